@@ -1,0 +1,180 @@
+"""Decide which adapters a project runs with, and say why.
+
+Precedence, per role (``base`` and ``project``):
+    1. explicit flags (``base=`` / ``project=``: a folder path, ``NAME`` or ``NAME@VERSION``);
+    2. pins in ``.mochi/config.toml`` (``[[adapters]]`` name/version/path/weight/role);
+    3. installed adapters: the project adapter whose manifest matches this project (normalised git
+       remote first, then project name) and the base model; a base adapter for the same base model
+       (the one the project adapter was trained on, if installed, else the newest).
+Weights: a pinned weight is used as is; otherwise base 0.3 + project 0.7, or 1.0 for a lone adapter.
+A config weight equal to the field's default (1.0) counts as "not pinned".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from mochi_core.config import AdapterEntry, MochiConfig
+from mochi_model.dist.errors import AdapterNotFound, DistError
+from mochi_model.dist.identity import (
+    ProjectIdentity,
+    configured_base_model,
+    project_identity,
+    same_base_model,
+)
+from mochi_model.dist.manifest import ADAPTER_CONFIG, MANIFEST_NAME, read_manifest
+from mochi_model.dist.registry import InstalledAdapter, list_installed, resolve, version_key
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_WEIGHTS = {"base": 0.3, "project": 0.7}
+_UNPINNED_WEIGHT = next(f.default for f in dataclasses.fields(AdapterEntry) if f.name == "weight")
+
+
+@dataclass(frozen=True)
+class ChosenAdapter:
+    path: Path
+    weight: float
+    role: str  # "base" | "project"
+    name: str
+    version: str
+    reason: str
+
+
+@dataclass
+class _Pick:
+    path: Path
+    role: str
+    name: str
+    version: str
+    reason: str
+    weight: float | None = None  # None = default weight
+
+
+def _from_spec(spec: str, role: str, reason: str, root: Path, weight: float | None = None) -> _Pick:
+    """Resolve a folder path or an installed ``NAME[@VERSION]``."""
+    candidate = Path(spec).expanduser()
+    if not candidate.is_absolute():
+        candidate = root / candidate
+    looks_like_path = "/" in spec or "\\" in spec or spec.startswith(".") or candidate.is_dir()
+    if looks_like_path:
+        if not (candidate / ADAPTER_CONFIG).is_file():
+            raise DistError(f"{candidate} is not an adapter folder (no {ADAPTER_CONFIG}); check the path")
+        name, version = candidate.name, ""
+        if (candidate / MANIFEST_NAME).is_file():
+            manifest = read_manifest(candidate)
+            name, version = manifest.name, manifest.version
+        return _Pick(candidate.resolve(), role, name, version, f"{reason} (folder {candidate})", weight)
+    installed = resolve(spec)
+    return _Pick(installed.path, role, installed.name, installed.version, f"{reason} ({installed.spec})", weight)
+
+
+def _project_match(adapter: InstalledAdapter, ident: ProjectIdentity) -> str:
+    ref = adapter.manifest.project
+    if ref is None:
+        return ""
+    if ident.git_remote and ref.git_remote and ref.git_remote == ident.git_remote:
+        return f"manifest git remote {ref.git_remote} matches this project"
+    if ref.name and ref.name.lower() == ident.name.lower():
+        return f"manifest project name {ref.name!r} matches this project"
+    return ""
+
+
+def _auto_project(installed: list[InstalledAdapter], ident: ProjectIdentity, base_model: str) -> _Pick | None:
+    scored: list[tuple[int, tuple, InstalledAdapter, str]] = []
+    for a in installed:
+        if a.manifest.type != "project":
+            continue
+        why = _project_match(a, ident)
+        if not why:
+            continue
+        if not same_base_model(a.manifest.base_model_id, base_model):
+            logger.info("not using %s: built for %s, configured %s", a.spec, a.manifest.base_model_id, base_model)
+            continue
+        scored.append((1 if "git remote" in why else 0, version_key(a.version), a, why))
+    if not scored:
+        return None
+    _, _, best, why = max(scored, key=lambda t: (t[0], t[1]))
+    return _Pick(best.path, "project", best.name, best.version, f"installed {best.spec}: {why}")
+
+
+def _auto_base(installed: list[InstalledAdapter], base_model: str, wanted: dict[str, str] | None) -> _Pick | None:
+    bases = [
+        a for a in installed if a.manifest.type == "base" and same_base_model(a.manifest.base_model_id, base_model)
+    ]
+    if not bases:
+        return None
+    if wanted and wanted.get("name"):
+        same = [a for a in bases if a.name == wanted["name"]]
+        exact = [a for a in same if a.version == wanted.get("version")]
+        if exact or same:
+            best = (exact or same)[-1]
+            return _Pick(best.path, "base", best.name, best.version,
+                         f"installed {best.spec}: the project adapter was trained on it")
+    best = max(bases, key=lambda a: (a.manifest.created_at, version_key(a.version)))
+    return _Pick(best.path, "base", best.name, best.version,
+                 f"installed {best.spec}: newest base adapter for {base_model}")
+
+
+def choose_adapters(
+    config: MochiConfig, root: Path, base: str | None = None, project: str | None = None
+) -> list[ChosenAdapter]:
+    """The adapter stack for ``root``: at most one base and one project adapter, base first.
+
+    Args:
+        config: the project's configuration (``config.adapters`` pins, ``model`` = base model).
+        root: project root (its git remote / folder name identify the project).
+        base: explicit base adapter (folder path, ``NAME`` or ``NAME@VERSION``); wins over everything.
+        project: explicit project adapter, same forms.
+
+    Raises:
+        AdapterNotFound / DistError: an explicit flag or a config pin names something missing.
+    """
+    root = Path(root).resolve()
+    picks: dict[str, _Pick] = {}
+    if base:
+        picks["base"] = _from_spec(base, "base", "explicit flag", root)
+    if project:
+        picks["project"] = _from_spec(project, "project", "explicit flag", root)
+    for entry in config.adapters:
+        role = entry.role if entry.role in DEFAULT_WEIGHTS else "project"
+        if role in picks:
+            logger.info("ignoring config pin %s: %s", entry.name or entry.path, picks[role].reason)
+            continue
+        spec = entry.path or (f"{entry.name}@{entry.version}" if entry.version else entry.name)
+        weight = None if entry.weight == _UNPINNED_WEIGHT else entry.weight
+        try:
+            picks[role] = _from_spec(spec, role, "pinned in .mochi/config.toml", root, weight)
+        except AdapterNotFound as exc:
+            raise AdapterNotFound(f"{exc} (pinned in {root / '.mochi' / 'config.toml'})") from exc
+    if "base" not in picks or "project" not in picks:
+        installed = list_installed()
+        base_model = configured_base_model(config)
+        if "project" not in picks:
+            found = _auto_project(installed, project_identity(config, root), base_model)
+            if found:
+                picks["project"] = found
+        if "base" not in picks:
+            wanted = None
+            proj = picks.get("project")
+            if proj and proj.version:
+                wanted = next((a.manifest.base_adapter for a in installed if a.path == proj.path), None)
+            found = _auto_base(installed, base_model, wanted)
+            if found:
+                picks["base"] = found
+    chosen = []
+    alone = len(picks) == 1
+    for role in ("base", "project"):
+        pick = picks.get(role)
+        if pick is None:
+            continue
+        weight = pick.weight if pick.weight is not None else (1.0 if alone else DEFAULT_WEIGHTS[role])
+        chosen.append(ChosenAdapter(pick.path, weight, role, pick.name, pick.version, pick.reason))
+        label = f"{pick.name}@{pick.version}" if pick.version else pick.name
+        logger.info("adapter %s: %s weight %.2f, %s", role, label, weight, pick.reason)
+    if not chosen:
+        logger.info("no adapters: none pinned and none installed for project %s", root.name)
+    return chosen
