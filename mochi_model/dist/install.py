@@ -1,0 +1,153 @@
+"""Verify an adapter archive (or unpacked folder) and install it atomically.
+
+Steps: extract into a temporary folder *inside* ``~/.mochi/adapters`` (same filesystem, so the final
+``rename`` is atomic) → validate ``manifest.json`` (known schema version, safe names, declared sizes
+under the cap) → the files present are exactly those listed, each with the listed size and sha256 →
+the base model matches the configured one (unless forced) → rename into ``NAME/VERSION``.
+Any refusal removes the temporary folder, so a failure never leaves a half-installed adapter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+from mochi_core.paths import adapters_home
+from mochi_model.dist.archive import DEFAULT_MAX_BYTES, safe_extract
+from mochi_model.dist.errors import (
+    BaseModelMismatch,
+    ChecksumMismatch,
+    DistError,
+    ManifestError,
+    UnsafeArchive,
+)
+from mochi_model.dist.identity import same_base_model
+from mochi_model.dist.manifest import MANIFEST_NAME, Manifest, read_manifest
+from mochi_model.dist.pack import sha256_file
+from mochi_model.dist.registry import InstalledAdapter
+
+logger = logging.getLogger(__name__)
+
+
+def verify_folder(folder: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, digests: dict[str, str] | None = None) -> Manifest:
+    """Check that ``folder`` holds exactly the files its manifest lists, with matching size and sha256.
+
+    Args:
+        folder: extracted archive or installed adapter folder.
+        max_bytes: cap on the manifest's declared total size.
+        digests: sha256 already computed while extracting (saves a second read).
+
+    Raises:
+        ManifestError, UnsafeArchive, ChecksumMismatch.
+    """
+    folder = Path(folder)
+    if not (folder / MANIFEST_NAME).is_file():
+        raise ManifestError(f"no {MANIFEST_NAME} in {folder.name}: this is not an archive made by `mochi pack`")
+    manifest = read_manifest(folder)
+    if manifest.total_size > max_bytes:
+        raise UnsafeArchive(f"manifest declares {manifest.total_size} bytes in total, over the {max_bytes}-byte cap")
+    present = {p.name for p in folder.iterdir()} - {MANIFEST_NAME}
+    listed = {f.path for f in manifest.files}
+    if present - listed:
+        raise UnsafeArchive(f"archive holds files its manifest does not list: {', '.join(sorted(present - listed))}")
+    if listed - present:
+        raise ChecksumMismatch(f"archive lacks files its manifest lists: {', '.join(sorted(listed - present))}; "
+                               "it is incomplete, download or pack it again")
+    for entry in manifest.files:
+        path = folder / entry.path
+        if path.is_symlink() or not path.is_file():
+            raise UnsafeArchive(f"{entry.path} is not a regular file")
+        size = path.stat().st_size
+        if size != entry.size:
+            raise ChecksumMismatch(f"{entry.path} is {size} bytes but the manifest says {entry.size}: the file is "
+                                   "truncated or corrupt; download it again")
+        digest = (digests or {}).get(entry.path) or sha256_file(path)
+        if digest != entry.sha256:
+            raise ChecksumMismatch(f"{entry.path} has sha256 {digest[:12]}… but the manifest says "
+                                   f"{entry.sha256[:12]}…: the file is corrupt or was tampered with")
+    return manifest
+
+
+def _stage_folder(source: Path, stage: Path, max_bytes: int) -> dict[str, str]:
+    """Copy an unpacked adapter folder (e.g. on a shared drive) into ``stage``, regular files only."""
+    manifest_path = source / MANIFEST_NAME
+    if not manifest_path.is_file():
+        raise ManifestError(f"{source} has no {MANIFEST_NAME}; install a .mochi.tar.gz or a folder made by `mochi pack`")
+    manifest = read_manifest(source)
+    digests: dict[str, str] = {}
+    total = 0
+    for name in (MANIFEST_NAME, *(f.path for f in manifest.files)):
+        src = source / name
+        if src.is_symlink() or (src.exists() and not src.is_file()):
+            raise UnsafeArchive(f"{src} is a link or not a regular file; refusing to install it")
+        if not src.exists():
+            raise ChecksumMismatch(f"{src} is missing; the adapter folder is incomplete")
+        total += src.stat().st_size
+        if total > max_bytes:
+            raise UnsafeArchive(f"{source} holds more than the {max_bytes}-byte cap")
+        shutil.copyfile(src, stage / name)
+        digests[name] = hashlib.sha256((stage / name).read_bytes()).hexdigest() if name != MANIFEST_NAME else ""
+    return {k: v for k, v in digests.items() if v}
+
+
+def install_local(
+    source: Path,
+    *,
+    expected_base_model: str | None = None,
+    force: bool = False,
+    home: Path | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> InstalledAdapter:
+    """Install a local ``.mochi.tar.gz`` (or unpacked folder) into ``home/NAME/VERSION``.
+
+    Args:
+        source: archive file or folder made by ``mochi pack``.
+        expected_base_model: the configured base model; a different one is refused unless ``force``.
+        force: install over an existing version and accept a different base model.
+        home: adapters folder (default ``~/.mochi/adapters``).
+        max_bytes: size cap, declared and actual.
+
+    Raises:
+        DistError subclasses, each saying what was wrong; nothing is left installed on failure.
+    """
+    source = Path(source)
+    home = Path(home) if home else adapters_home()
+    home.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-install-", dir=home))
+    created_parent: Path | None = None
+    try:
+        stage = tmp / "payload"
+        stage.mkdir()
+        if source.is_dir():
+            digests = _stage_folder(source, stage, max_bytes)
+        elif source.is_file():
+            digests = safe_extract(source, stage, max_bytes=max_bytes)
+        else:
+            raise DistError(f"{source} does not exist")
+        manifest = verify_folder(stage, max_bytes=max_bytes, digests=digests)
+        if expected_base_model and not same_base_model(manifest.base_model_id, expected_base_model):
+            msg = (f"{manifest.name}@{manifest.version} was trained for base model {manifest.base_model_id!r}, "
+                   f"but this project uses {expected_base_model!r}")
+            if not force:
+                raise BaseModelMismatch(msg + "; change [model] in .mochi/config.toml or pass --force")
+            logger.warning("%s (installing anyway: --force)", msg)
+        target = home / manifest.name / manifest.version
+        if not target.parent.exists():
+            target.parent.mkdir()
+            created_parent = target.parent
+        if target.exists():
+            if not force:
+                raise DistError(f"{manifest.name}@{manifest.version} is already installed at {target}; "
+                                "pass --force to replace it")
+            target.rename(tmp / "previous")  # moved aside, removed with tmp below
+        stage.rename(target)
+        created_parent = None
+        logger.info("installed %s@%s into %s", manifest.name, manifest.version, target)
+        return InstalledAdapter(manifest.name, manifest.version, target, manifest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if created_parent is not None and not any(created_parent.iterdir()):
+            created_parent.rmdir()  # the NAME folder made for an install that was then refused
