@@ -1,9 +1,112 @@
-"""CLI commands for this area (filled in by its issue)."""
+"""CLI for the editor side: `mochi lsp` (the language server) and `mochi stats` (usage log).
+
+Heavy imports (pygls, the engine) happen inside the commands so `mochi --help` stays instant.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+logger = logging.getLogger(__name__)
+
+
+def _real_engine_builder(adapters: list[str]) -> Any:
+    """``(config, root) -> Engine`` loading the configured model and adapter stack."""
+
+    def build(config: Any, root: Path | None) -> Any:
+        from mochi_core.errors import MochiError
+
+        try:
+            from mochi_model.loader import load_engine
+        except ImportError as exc:
+            raise MochiError(f"the model engine is not installed ({exc}); install mochi-code[torch] or [mlx]") from exc
+        stack: Any = None
+        if adapters:
+            stack = adapters
+        else:
+            try:
+                from mochi_model.dist.autodetect import choose_adapters
+
+                stack = choose_adapters(config, root or Path.cwd())
+            except ImportError:
+                logger.info("adapter auto-detection unavailable; using the base model")
+        return load_engine(config, root or Path.cwd(), adapters=stack)
+
+    return build
+
+
+def lsp(
+    stdio: Annotated[bool, typer.Option("--stdio", help="Talk LSP over stdin/stdout (the default).")] = True,
+    tcp: Annotated[str, typer.Option("--tcp", metavar="HOST:PORT", help="Listen on a TCP port instead.")] = "",
+    project: Annotated[Path | None, typer.Option("--project", help="Project root (default: the editor's workspace).")] = None,
+    adapter: Annotated[list[str] | None, typer.Option("--adapter", help="Adapter to stack (repeatable; default: auto-detect).")] = None,
+    log_file: Annotated[Path | None, typer.Option("--log-file", help="Also write the server log here.")] = None,
+    fake_engine: Annotated[str, typer.Option("--fake-engine", hidden=True, envvar="MOCHI_LSP_FAKE_ENGINE",
+                                             help="Tests only: a fake engine spec (see mochi_ls/fake_engine.py).")] = "",
+) -> None:
+    """Run the language server (inline completions for your editor)."""
+    from mochi_ls.server import create_server
+
+    if log_file is not None:
+        handler = logging.FileHandler(log_file, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger().addHandler(handler)
+        logging.getLogger().setLevel(logging.INFO)
+    if fake_engine:
+        from mochi_ls.fake_engine import fake_engine_factory
+
+        factory = fake_engine_factory(fake_engine)
+
+        def build(config: Any, root: Path | None) -> Any:
+            return factory()
+    else:
+        build = _real_engine_builder(list(adapter or []))
+    server = create_server(build_engine=build, project=project.resolve() if project else None)
+    if tcp:
+        host, _, port = tcp.rpartition(":")
+        if not port.isdigit():
+            raise typer.BadParameter("expected HOST:PORT, e.g. 127.0.0.1:2087", param_hint="--tcp")
+        server.start_tcp(host or "127.0.0.1", int(port))
+    else:
+        server.start_io()
+
+
+def stats(
+    project: Annotated[Path, typer.Option("--project", help="Project root.")] = Path("."),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Acceptance rate per language and latency percentiles of shown suggestions."""
+    from mochi_core.paths import find_project_root
+    from mochi_index.usage import events_path, read_events, summarize
+
+    root = find_project_root(project)
+    summary = summarize(read_events(root))
+    if as_json:
+        typer.echo(json.dumps({"project": str(root), **summary.to_dict()}, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if summary.total_shown == 0:
+        console.print(f"No suggestions recorded yet in {events_path(root)} (the editor server writes them).")
+        return
+    table = Table(title=f"Mochi suggestions in {root}")
+    for col in ("language", "shown", "accepted", "rejected", "acceptance"):
+        table.add_column(col, justify="left" if col == "language" else "right")
+    for s in summary.languages:
+        table.add_row(s.language, str(s.shown), str(s.accepted), str(s.rejected), f"{s.acceptance:.0%}")
+    console.print(table)
+    lat = summary.latency_ms
+    console.print("latency of shown suggestions (ms): " + "  ".join(f"{k} {v:.0f}" for k, v in lat.items()))
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to `app`."""
+    app.command("lsp")(lsp)
+    app.command("stats")(stats)

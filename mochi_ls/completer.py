@@ -1,0 +1,156 @@
+"""One completion request, without the protocol: cache → prompt → engine → usage log.
+
+The server turns LSP params into a :class:`CompletionInput`, and calls :meth:`Completer.lookup`
+on the event loop (instant, type-ahead cache) and :meth:`Completer.generate` in a worker thread
+(prompt assembly and decoding, cancellable through the ticket's :class:`CancelToken`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from mochi_core.config import MochiConfig
+from mochi_index.usage import UsageLog
+from mochi_ls.cache import SuggestionCache
+from mochi_ls.engine_host import EngineHost
+from mochi_ls.index_host import IndexHost
+from mochi_ls.recent import RecentEdits
+from mochi_model.context import build_fim_request
+from mochi_model.types import CancelToken, Snippet
+
+logger = logging.getLogger(__name__)
+
+MAX_DOCUMENT_CHARS = 2_000_000  # larger documents get no completions (and no slow slicing)
+ENGINE_WAIT_S = 0.5  # how long a request waits for a loading model before giving up
+
+
+@dataclass(kw_only=True)
+class CompletionInput:
+    uri: str
+    path: str  # project-relative when inside the project, else the file name
+    language: str
+    text: str
+    offset: int
+    t0: float = field(default_factory=time.perf_counter)
+
+
+@dataclass(kw_only=True)
+class Suggestion:
+    id: str
+    text: str
+    latency_ms: float
+    cached: bool = False
+    finish_reason: str = ""
+    typed: str = ""  # for cache hits: characters typed since the suggestion was made
+
+
+@dataclass
+class CompleterStats:
+    generated: int = 0
+    cache_hits: int = 0
+    empty: int = 0
+    cancelled: int = 0
+    cancelled_cpu_s: float = 0.0  # thread CPU time spent on generations that were cancelled
+    errors: int = 0
+    last_latency_ms: float = 0.0
+
+
+def document_problem(text: str) -> str:
+    """Why a document gets no completions ("" when it is fine)."""
+    if len(text) > MAX_DOCUMENT_CHARS:
+        return f"document too large ({len(text)} characters > {MAX_DOCUMENT_CHARS})"
+    if "\x00" in text[:8192]:
+        return "binary document"
+    return ""
+
+
+class Completer:
+    """Completion logic shared by inline completion and the completion fallback."""
+
+    def __init__(self, *, engine: EngineHost, index: IndexHost, usage: UsageLog, cache: SuggestionCache,
+                 recent: RecentEdits, config: Callable[[], MochiConfig],
+                 text_of: Callable[[str], str | None] = lambda uri: None) -> None:
+        self.engine = engine
+        self.index = index
+        self.usage = usage
+        self.cache = cache
+        self.recent = recent
+        self.config = config
+        self.text_of = text_of
+        self.stats = CompleterStats()
+        self._last_shown: dict[str, str] = {}  # uri -> id of the suggestion on screen
+
+    def lookup(self, inp: CompletionInput) -> Suggestion | None:
+        """Serve from the type-ahead cache; records a typed-over suggestion as rejected."""
+        prefix, suffix = inp.text[: inp.offset], inp.text[inp.offset :]
+        hit = self.cache.lookup(uri=inp.uri, prefix=prefix, suffix=suffix)
+        last = self._last_shown.get(inp.uri)
+        if hit is None:
+            if last is not None:
+                self.usage.rejected(last)
+                self._last_shown.pop(inp.uri, None)
+            return None
+        if last is not None and last != hit.entry.id:
+            self.usage.rejected(last)
+        self._last_shown[inp.uri] = hit.entry.id
+        self.stats.cache_hits += 1
+        latency = (time.perf_counter() - inp.t0) * 1000
+        self.stats.last_latency_ms = latency
+        return Suggestion(id=hit.entry.id, text=hit.remaining, latency_ms=latency, cached=True, typed=hit.typed)
+
+    def generate(self, inp: CompletionInput, cancel: CancelToken) -> Suggestion | None:
+        """Build the prompt and decode (blocking; run in a worker thread)."""
+        engine = self.engine.get(ENGINE_WAIT_S)
+        if engine is None:
+            return None
+        cfg = self.config()
+        comp = cfg.completion
+        cpu0 = time.thread_time()
+        recent: list[Snippet] = self.recent.snippets(inp.uri, self.text_of)
+        req = build_fim_request(inp.text, inp.offset, path=inp.path, language=inp.language, index=self.index.index,
+                                config=comp, count_tokens=getattr(engine, "count_tokens", None), recent=recent)
+        if cancel.cancelled:
+            return self._cancelled(cpu0)
+        multiline = {"always": True, "never": False}.get(comp.multiline, req.multiline)
+        result = engine.complete_fim(req.prefix, req.suffix, req.snippets, max_tokens=comp.max_tokens,
+                                     temperature=comp.temperature, multiline=multiline, cancel=cancel,
+                                     time_budget_s=comp.time_budget_ms / 1000 if comp.time_budget_ms else None,
+                                     path=inp.path, language=inp.language)
+        if cancel.cancelled or result.finish_reason == "cancelled":
+            return self._cancelled(cpu0)
+        latency = (time.perf_counter() - inp.t0) * 1000
+        self.stats.last_latency_ms = latency
+        text = result.text
+        if not text.strip():
+            self.stats.empty += 1
+            return None
+        self.stats.generated += 1
+        sid = uuid.uuid4().hex[:16]
+        prefix, suffix = inp.text[: inp.offset], inp.text[inp.offset :]
+        self.cache.put(id=sid, uri=inp.uri, prefix=prefix, suffix=suffix, text=text)
+        self.usage.shown(id=sid, path=inp.path, language=inp.language, prefix=prefix, suffix=suffix, text=text,
+                         latency_ms=latency, model=getattr(engine, "model_id", ""))
+        self._last_shown[inp.uri] = sid
+        return Suggestion(id=sid, text=text, latency_ms=latency, finish_reason=result.finish_reason)
+
+    def _cancelled(self, cpu0: float) -> None:
+        self.stats.cancelled += 1
+        self.stats.cancelled_cpu_s += time.thread_time() - cpu0
+        return None
+
+    def accept(self, sid: str) -> bool:
+        """The editor applied suggestion ``sid``."""
+        for uri, shown in list(self._last_shown.items()):
+            if shown == sid:
+                del self._last_shown[uri]
+                self.cache.invalidate(uri)
+        return self.usage.accepted(sid)
+
+    def forget(self, uri: str) -> None:
+        self._last_shown.pop(uri, None)
+        self.cache.invalidate(uri)
+        self.recent.forget(uri)

@@ -1,0 +1,211 @@
+"""Server state and request flow, free of protocol types.
+
+A :class:`Session` owns the config, the engine host, the index host, the type-ahead cache, the
+usage log and the request gate. ``server.py`` turns LSP params into calls here and results back
+into LSP types; everything the session has to tell the editor goes through a :class:`Notifier`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol
+
+from mochi_core.config import MochiConfig, load_config
+from mochi_index.usage import UsageLog
+from mochi_ls.cache import SuggestionCache
+from mochi_ls.completer import Completer, CompletionInput, Suggestion, document_problem
+from mochi_ls.engine_host import EngineHost
+from mochi_ls.index_host import IndexHost
+from mochi_ls.recent import RecentEdits
+from mochi_ls.scheduling import RequestGate
+from mochi_ls.settings import model_signature, settings_to_config
+from mochi_model.types import Engine
+
+logger = logging.getLogger(__name__)
+
+EngineBuilder = Callable[[MochiConfig, Path | None], Engine]
+
+
+class Notifier(Protocol):
+    """What the session tells the editor (implemented by the server; thread-safe)."""
+
+    def log(self, level: str, message: str) -> None: ...  # level: error | warning | info
+    def show(self, level: str, message: str) -> None: ...
+    def status(self, data: dict[str, Any]) -> None: ...
+
+
+class _NullNotifier:
+    def log(self, level: str, message: str) -> None:
+        getattr(logger, level if level != "warning" else "warning")(message)
+
+    def show(self, level: str, message: str) -> None:
+        self.log(level, message)
+
+    def status(self, data: dict[str, Any]) -> None:
+        pass
+
+
+class Session:
+    """Everything one editor connection needs.
+
+    Args:
+        engine: a ready engine (tests: the fake).
+        build_engine: ``(config, root) -> Engine``, called in the background after ``initialized``
+            and again when model settings change. Ignored when ``engine`` is given.
+    """
+
+    def __init__(self, *, engine: Engine | None = None, build_engine: EngineBuilder | None = None,
+                 notifier: Notifier | None = None) -> None:
+        self.notifier: Notifier = notifier or _NullNotifier()
+        self.root: Path | None = None
+        self.project_config = MochiConfig()
+        self.config = MochiConfig()
+        self._build_engine = build_engine if engine is None else None
+        self.engine = EngineHost(engine=engine, on_state=self._engine_state)
+        self.index = IndexHost(None, self.config)
+        self.usage = UsageLog(Path("."), enabled=False)
+        self.cache = SuggestionCache()
+        self.recent = RecentEdits()
+        self.gate = RequestGate()
+        self.completer = self._make_completer()
+        # One generation at a time: a superseded one stops within a token, and models are not
+        # safe to drive from two threads. Index work gets its own thread.
+        self.gen_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mochi-gen")
+        self.io_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mochi-index")
+        self.text_of: Callable[[str], str | None] = lambda uri: None
+
+    def _make_completer(self) -> Completer:
+        return Completer(engine=self.engine, index=self.index, usage=self.usage, cache=self.cache,
+                         recent=self.recent, config=lambda: self.config, text_of=lambda uri: self.text_of(uri))
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def configure(self, root: Path | None, options: Any) -> list[str]:
+        """Read the project's config.toml, layer the editor's options; returns problems."""
+        self.root = root
+        problems: list[str] = []
+        if root is not None:
+            self.project_config, problems = load_config(root)
+        self.config, more = settings_to_config(options, self.project_config)
+        problems += more
+        self.index = IndexHost(root, self.config)
+        self.usage = UsageLog(root or Path("."), enabled=root is not None and self.config.server.log_usage)
+        self.completer = self._make_completer()
+        return problems
+
+    def start(self) -> None:
+        """After ``initialized``: load the model in the background."""
+        if self._build_engine is not None and self.engine.state == "none":
+            self._replace_engine()
+        if self.engine.state == "ready":
+            self.notifier.status({"state": "ready", "model": getattr(self.engine.get(), "model_id", "")})
+
+    def _replace_engine(self) -> None:
+        builder, cfg, root = self._build_engine, self.config, self.root
+        assert builder is not None
+        self.engine.replace(lambda: builder(cfg, root))
+
+    def _engine_state(self, state: str, detail: str) -> None:
+        self.notifier.status({"state": state, "detail": detail})
+        if state == "failed":
+            self.notifier.show("error", f"Mochi: {detail}. Completions are off until the model loads; "
+                               "check [model] in .mochi/config.toml or the mochi settings.")
+        elif state == "ready":
+            self.notifier.log("info", f"Mochi: model ready ({detail}) in {self.engine.load_s:.1f}s")
+
+    def change_settings(self, options: Any) -> list[str]:
+        """``workspace/didChangeConfiguration``: apply, reload the model if its settings moved."""
+        before = model_signature(self.config)
+        self.config, problems = settings_to_config(options, self.project_config)
+        self.usage.enabled = self.root is not None and self.config.server.log_usage
+        self.cache.clear()
+        if self._build_engine is not None and model_signature(self.config) != before:
+            self.notifier.log("info", "Mochi: model settings changed; reloading the model")
+            self._replace_engine()
+        return problems
+
+    def shutdown(self) -> None:
+        self.gate.cancel_all()
+        self.gen_pool.shutdown(wait=False, cancel_futures=True)
+        self.io_pool.shutdown(wait=False, cancel_futures=True)
+        self.index.close()
+
+    # -- completion --------------------------------------------------------------------------
+    def language_enabled(self, language: str) -> bool:
+        enabled = self.config.server.enabled_languages
+        return not enabled or language in enabled
+
+    async def complete(self, inp: CompletionInput) -> Suggestion | None:
+        """Type-ahead cache, else debounce → generate in the worker; newest request per document wins.
+
+        Raises:
+            asyncio.CancelledError: the client cancelled the request (the decoder is told to stop).
+        """
+        problem = document_problem(inp.text)
+        if problem:
+            self.notifier.log("info", f"Mochi: no completion for {inp.path or inp.uri}: {problem}")
+            return None
+        if not self.language_enabled(inp.language):
+            return None
+        ticket = self.gate.open(inp.uri)
+        try:
+            hit = self.completer.lookup(inp)
+            if hit is not None:
+                return hit
+            if self.engine.state == "failed":
+                self.notifier.log("warning", f"Mochi: {self.engine.error}")
+                return None
+            if not await self.gate.debounce(ticket, self.config.completion.debounce_ms / 1000):
+                return None
+            loop = asyncio.get_running_loop()
+            sug = await loop.run_in_executor(self.gen_pool, self.completer.generate, inp, ticket.token)
+            if ticket.cancelled:
+                return None
+            if sug is not None:
+                self.notifier.status({"state": "ready", "latency_ms": round(sug.latency_ms, 1)})
+            return sug
+        except asyncio.CancelledError:
+            self.gate.cancel(ticket)
+            raise
+        finally:
+            self.gate.close(ticket)
+
+    def accept(self, sid: str) -> bool:
+        return self.completer.accept(sid)
+
+    # -- index -------------------------------------------------------------------------------
+    def index_on_start(self) -> bool:
+        return self.root is not None and self.config.server.index_on_start and self.index.needs_initial_index()
+
+    async def save(self, rel_path: str, text: str | None) -> bool:
+        """didSave: re-index the file off the event loop."""
+        if not rel_path or self.root is None:
+            return False
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self.io_pool, self.index.update_file, rel_path, text)
+        except Exception as exc:  # indexing a file must never take the server down
+            logger.exception("re-indexing %s failed", rel_path)
+            self.notifier.log("warning", f"Mochi: could not re-index {rel_path}: {exc}")
+            return False
+
+    def status(self) -> dict[str, Any]:
+        s, g = self.completer.stats, self.gate.stats
+        return {
+            "engine": self.engine.state, "engine_error": self.engine.error,
+            "model": getattr(self.engine.get(), "model_id", ""),
+            "root": str(self.root) if self.root else "",
+            "index": {"available": self.index._index is not None, "error": self.index.error,
+                      "indexing": self.index.indexing, "saves": self.index.saves},
+            "requests": g.opened, "superseded": g.superseded, "cancelled": g.cancelled, "debounced": g.debounced,
+            "generated": s.generated, "cache_hits": s.cache_hits, "empty": s.empty,
+            "cancelled_generations": s.cancelled, "cancelled_cpu_s": round(s.cancelled_cpu_s, 4),
+            "last_latency_ms": round(s.last_latency_ms, 2),
+            "config": {"max_tokens": self.config.completion.max_tokens,
+                       "debounce_ms": self.config.completion.debounce_ms,
+                       "multiline": self.config.completion.multiline,
+                       "enabled_languages": list(self.config.server.enabled_languages)},
+        }
