@@ -1,9 +1,85 @@
-"""CLI commands for this area (filled in by its issue)."""
+"""`mochi serve`: the MCP server for Claude Code / Claude Desktop (stdio, or streamable HTTP).
+
+Only typer and the standard library at import time; the MCP SDK and the model load inside the
+command, the model itself on the first tool call (or in the background with ``--preload``).
+stdout belongs to the protocol on stdio, so everything human goes to stderr.
+"""
 
 from __future__ import annotations
 
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+logger = logging.getLogger("mochi_mcp")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to `app`."""
+    """Add `mochi serve` to ``app``."""
+    app.command("serve")(serve)
+
+
+def _parse_http(value: str) -> tuple[str, int]:
+    from mochi_core.errors import ConfigError
+
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"--http expects HOST:PORT (e.g. 127.0.0.1:8765), got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+def serve(
+    http: Annotated[str, typer.Option("--http", help="Serve streamable HTTP on HOST:PORT (endpoint /mcp) "
+                                                     "instead of stdio, e.g. for a shared team server.")] = "",
+    project_root: Annotated[Path | None, typer.Option("--project-root", help="Project root (default: the "
+                                                      "nearest folder above the current one with .mochi/ or .git).")] = None,
+    model: Annotated[str, typer.Option("--model", help="Model: local HF folder, GGUF file or hub id "
+                                                       "(default: the model section of .mochi/config.toml).")] = "",
+    base: Annotated[str, typer.Option("--base", help="Base adapter: folder, NAME or NAME@VERSION.")] = "",
+    project: Annotated[str, typer.Option("--project", help="Project adapter: folder, NAME or NAME@VERSION.")] = "",
+    preload: Annotated[bool, typer.Option("--preload", help="Load the model at start-up (in the background) "
+                                                            "instead of on the first tool call.")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", min=1.0, help="Generation time limit per tool call, "
+                                                                      "in seconds.")] = 120.0,
+) -> None:
+    """Serve Mochi's tools over MCP (domain_query, complete_code, generate_diff, suggest_pattern)."""
+    from mochi_core.config import load_config
+    from mochi_core.errors import ConfigError
+    from mochi_core.paths import find_project_root
+    from mochi_mcp.engine_provider import EngineProvider, real_engine_factory
+    from mochi_mcp.server import build_server
+    from mochi_mcp.workspace import Workspace
+
+    logging.getLogger("mochi_mcp").setLevel(logging.INFO)
+    root = (project_root.expanduser().resolve() if project_root else find_project_root(Path.cwd()))
+    if not root.is_dir():
+        raise ConfigError(f"--project-root {root} is not a folder")
+    host_port = _parse_http(http) if http else None
+    config, problems = load_config(root)
+    for p in problems:
+        logger.warning("config: %s (using the default)", p)
+    if model:
+        config.model.path = model
+    description = config.model.path or f"preset {config.model.preset}"
+    provider = EngineProvider(factory=real_engine_factory(config, root, base=base or None, project=project or None),
+                              description=description)
+    workspace = Workspace(root, config)
+    server = build_server(workspace, provider, timeout_s=timeout)
+    where = f"http://{host_port[0]}:{host_port[1]}/mcp" if host_port else "stdio"
+    print(f"mochi serve: project {root}, model {description} ({'loading now' if preload else 'loads on first use'}), "
+          f"{where}", file=sys.stderr, flush=True)
+    if workspace.index(required=False) is None:
+        print(f"mochi serve: no index yet; run `mochi index --project {root}` for project-aware answers",
+              file=sys.stderr, flush=True)
+    if preload:
+        provider.preload()
+    try:
+        if host_port:
+            server.run("streamable-http", host=host_port[0], port=host_port[1])
+        else:
+            server.run("stdio")
+    finally:
+        workspace.close()
