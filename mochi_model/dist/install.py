@@ -10,6 +10,7 @@ Any refusal removes the temporary folder, so a failure never leaves a half-insta
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import shutil
 import tempfile
@@ -71,6 +72,19 @@ def verify_folder(folder: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, digests: 
     return manifest
 
 
+def _check_adapter_config(folder: Path) -> None:
+    """The adapter config must be one this Mochi can load (mlx-lm layout, known format version)."""
+    from mochi_model.adapters.format import CONFIG_FILE, AdapterConfig
+
+    try:
+        raw = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ManifestError(f"{CONFIG_FILE} in the archive is not valid JSON ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise ManifestError(f"{CONFIG_FILE} in the archive must hold a JSON object")
+    AdapterConfig.from_json(raw, CONFIG_FILE)
+
+
 def _stage_folder(source: Path, stage: Path, max_bytes: int) -> dict[str, str]:
     """Copy an unpacked adapter folder (e.g. on a shared drive) into ``stage``, regular files only."""
     manifest_path = source / MANIFEST_NAME
@@ -128,6 +142,7 @@ def install_local(
         else:
             raise DistError(f"{source} does not exist")
         manifest = verify_folder(stage, max_bytes=max_bytes, digests=digests)
+        _check_adapter_config(stage)
         if expected_base_model and not same_base_model(manifest.base_model_id, expected_base_model):
             msg = (f"{manifest.name}@{manifest.version} was trained for base model {manifest.base_model_id!r}, "
                    f"but this project uses {expected_base_model!r}")

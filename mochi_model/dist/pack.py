@@ -69,7 +69,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 def _base_model(cfg: dict[str, Any]) -> dict[str, str]:
     model = cfg.get("base_model") or cfg.get("base_model_name_or_path") or cfg.get("model") or ""
     if isinstance(model, dict):  # {"id": ..., "revision": ...}
-        return {"id": str(model.get("id", "")), "revision": str(model.get("revision", ""))}
+        return {"id": str(model.get("id") or ""), "revision": str(model.get("revision") or "")}
     revision = cfg.get("base_model_revision") or cfg.get("revision") or ""
     return {"id": str(model), "revision": str(revision)}
 
@@ -181,12 +181,32 @@ def pack(
 ) -> Path:
     """Pack ``adapter_dir`` into ``out_dir/NAME-VERSION.mochi.tar.gz`` and return its path.
 
+    The folder is read with :func:`mochi_model.adapters.format.read_adapter` first, so a malformed
+    adapter is refused here rather than on a teammate's machine; a PEFT folder is converted.
+
     Raises:
         DistError: missing final weights/config, unknown base model, invalid name/version.
+        AdapterError: the adapter folder is malformed.
     """
-    manifest = build_manifest(adapter_dir, name=name, version=version, adapter_type=adapter_type,
-                              identity=identity, languages=languages, base_model=base_model)
+    import tempfile
+
+    from mochi_model.adapters.format import CONFIG_FILE, WEIGHTS_FILE, read_adapter, write_adapter
+
+    adapter_dir = Path(adapter_dir)
+    if not (adapter_dir / CONFIG_FILE).is_file():
+        raise DistError(f"{adapter_dir} has no {CONFIG_FILE}; pass the folder `mochi train` wrote")
+    data = read_adapter(adapter_dir)
     dest = Path(out_dir or Path.cwd()) / f"{name}-{version}{ARCHIVE_SUFFIX}"
-    write_archive(adapter_dir, manifest, dest)
+    with tempfile.TemporaryDirectory(prefix="mochi-pack-") as tmp:
+        if not (adapter_dir / WEIGHTS_FILE).is_file():  # PEFT folder: convert to the mlx-lm layout
+            converted = Path(tmp) / "adapter"
+            write_adapter(converted, data)
+            for report in REPORT_FILES:
+                if (adapter_dir / report).is_file():
+                    (converted / report).write_bytes((adapter_dir / report).read_bytes())
+            adapter_dir = converted
+        manifest = build_manifest(adapter_dir, name=name, version=version, adapter_type=adapter_type,
+                                  identity=identity, languages=languages, base_model=base_model)
+        write_archive(adapter_dir, manifest, dest)
     logger.info("packed %s (%d files, %d bytes) into %s", adapter_dir, len(manifest.files), manifest.total_size, dest)
     return dest

@@ -66,6 +66,8 @@ def file_member(name: str, data: bytes) -> tuple[tarfile.TarInfo, bytes]:
 
 
 def good_members(**manifest_overrides: Any) -> list[tuple[tarfile.TarInfo, bytes | None]]:
-    files = {"adapter_config.json": json.dumps({"base_model": BASE}).encode(), "adapters.safetensors": b"\x00" * 64}
+    config = {"fine_tune_type": "lora", "num_layers": 2, "base_model": {"id": BASE},
+              "lora_parameters": {"rank": 4, "scale": 2.0, "keys": ["self_attn.q_proj"]}}
+    files = {"adapter_config.json": json.dumps(config).encode(), "adapters.safetensors": b"\x00" * 64}
     manifest = json.dumps(manifest_for(files, **manifest_overrides)).encode()
     return [file_member("manifest.json", manifest), *(file_member(n, b) for n, b in files.items())]
