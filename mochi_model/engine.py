@@ -1,0 +1,209 @@
+"""The inference engine the servers, the CLI and eval use (implements :class:`mochi_model.types.Engine`).
+
+``InferenceEngine`` ties a backend, the shared decoding loop (KV prefix reuse), the FIM prompt format,
+the adapter stack and post-processing together. It is safe to call from worker threads: one
+generation runs at a time (a lock); a request cancelled while it waits for the lock returns at once
+with ``finish_reason="cancelled"``, and a running one stops within one token.
+
+Original API::
+
+    engine = InferenceEngine(adapter_stack=AdapterStack([(base, 0.3), (proj, 0.7)]))
+    engine.complete(instruction="Write a docstring", input_code=code).response
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+
+from mochi_model.adapters.stack import AdapterStack
+from mochi_model.backends.base import Backend, GenerationRequest, GenerationResult
+from mochi_model.fim import FimFormat, build_prompt, detect_fim_format, get_fim_format
+from mochi_model.generation import Generator
+from mochi_model.postprocess import block_end, clean_completion, decide_multiline
+from mochi_model.types import CancelToken, Completion, OnToken, Snippet
+
+logger = logging.getLogger(__name__)
+_CHAT_STOPS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end|>", "</s>")
+
+
+class InferenceEngine:
+    """A loaded model with an optional adapter stack.
+
+    Args:
+        adapter_stack: adapters to serve (checked against the base model).
+        backend: an already loaded backend; otherwise one is loaded from ``model``/``preset``.
+        model: folder, ``.gguf`` or hub id (default: the default preset).
+        backend_name: ``auto`` | ``torch`` | ``mlx`` | ``remote``.
+        fim_format: ``auto`` (from the tokenizer), a format name, or ``none`` (prefix-only).
+        context_format: how snippets are laid out: ``comment`` or ``repo`` (see :mod:`mochi_model.fim`).
+        reuse_kv: reuse the KV cache of the previous request's common prefix.
+    """
+
+    def __init__(self, adapter_stack: AdapterStack | None = None, *, backend: Backend | None = None,
+                 model: str | None = None, preset: str | None = None, backend_name: str = "auto",
+                 device: str = "auto", dtype: str = "auto", fim_format: str = "auto",
+                 context_format: str = "comment", reuse_kv: bool = True, repo_name: str = "") -> None:
+        if backend is None:
+            from mochi_model.backends import load_backend, resolve_backend_name
+            from mochi_model.sources import resolve_model
+
+            name = resolve_backend_name(backend_name)
+            source = resolve_model(model, preset=preset, backend=name)
+            logger.warning("model: %s", source.describe())
+            backend = load_backend(name, source, device=device, dtype=dtype)
+        self.backend = backend
+        self.model_id = backend.model_id
+        self.context_format = context_format
+        self.reuse_kv = reuse_kv
+        self.repo_name = repo_name
+        self.fim = self._pick_fim(fim_format)
+        self._gen = Generator(backend) if backend.supports_tokens else None
+        self._lock = threading.Lock()
+        self.adapter_stack: AdapterStack | None = None
+        if adapter_stack is not None:
+            self.set_adapter_stack(adapter_stack)
+
+    def _pick_fim(self, name: str) -> FimFormat | None:
+        if name != "auto":
+            return get_fim_format(name)
+        fmt = None
+        if self.backend.tokenizer is not None:
+            fmt = detect_fim_format(self.backend.tokenizer.get_vocab())
+        if fmt is None and self.backend.source is not None and self.backend.source.preset is not None:
+            fmt = get_fim_format(self.backend.source.preset.fim)
+        if fmt is None:
+            logger.warning("%s has no known FIM tokens; completing from the prefix only", self.model_id)
+        return fmt
+
+    # --- adapters ---------------------------------------------------------------------------
+    def set_adapter_stack(self, stack: AdapterStack | None) -> None:
+        with self._lock:
+            self.backend.set_adapter_stack(stack)
+            self.adapter_stack = stack
+
+    def set_adapter_weights(self, weights: Mapping[str, float] | Sequence[float]) -> None:
+        """Change stack weights for the following requests (no reload)."""
+        with self._lock:
+            self._apply_weights(weights)
+
+    def _apply_weights(self, weights: Mapping[str, float] | Sequence[float]) -> None:
+        if self.adapter_stack is None:
+            raise ValueError("no adapter stack is loaded")
+        current = self.adapter_stack.weights
+        if isinstance(weights, Mapping):
+            wanted = {**current, **{k: float(v) for k, v in weights.items()}}
+        else:
+            wanted = {a.name: float(w) for a, w in zip(self.adapter_stack.adapters, weights, strict=False)}
+        if wanted != current:  # unchanged weights keep the KV cache valid
+            self.adapter_stack.set_weights(weights)
+            self.backend.update_adapter_weights()
+
+    def set_fused(self, fused: bool) -> None:
+        """Fold the stack's weighted deltas into the weights (fast decoding) or undo it."""
+        with self._lock:
+            if self.adapter_stack is not None:
+                self.adapter_stack.fused = fused
+            (self.backend.fuse if fused else self.backend.unfuse)()
+
+    # --- Engine protocol --------------------------------------------------------------------
+    def count_tokens(self, text: str) -> int:
+        if self.backend.tokenizer is None:
+            return (len(text) + 3) // 4
+        return len(self.backend.encode(text))
+
+    def _stop_ids(self, tokens: Sequence[str]) -> list[int]:
+        if self.backend.tokenizer is None:
+            return []
+        ids = [self.backend.token_id(t) for t in tokens]
+        return [i for i in ids if i is not None]
+
+    def _run(self, prompt: str, req: GenerationRequest,
+             weights: Mapping[str, float] | Sequence[float] | None) -> GenerationResult | None:
+        while not self._lock.acquire(timeout=0.02):
+            if req.cancel is not None and req.cancel.cancelled:
+                return None
+        try:
+            if weights is not None:
+                self._apply_weights(weights)
+            if self._gen is None:
+                return self.backend.generate_text(prompt, req)
+            return self._gen.generate(self.backend.encode(prompt), req)
+        finally:
+            self._lock.release()
+
+    def complete_fim(self, prefix: str, suffix: str = "", context_snippets: Sequence[Snippet] = (), *,
+                     max_tokens: int = 64, stop: Sequence[str] = (), temperature: float = 0.0,
+                     multiline: bool | None = None, cancel: CancelToken | None = None,
+                     time_budget_s: float | None = None, path: str = "", language: str = "",
+                     on_token: OnToken | None = None,
+                     adapter_weights: Mapping[str, float] | Sequence[float] | None = None) -> Completion:
+        """Fill the hole between ``prefix`` and ``suffix`` (post-processed, ready to insert).
+
+        ``on_token`` receives the raw stream; the returned text is post-processed and may be shorter.
+        ``adapter_weights`` changes the stack's weights from this request on (no reload).
+        """
+        t0 = time.perf_counter()
+        ml = decide_multiline(prefix, suffix) if multiline is None else multiline
+        prompt = build_prompt(self.fim, prefix, suffix, context_snippets, path=path, language=language,
+                              context_format=self.context_format, repo_name=self.repo_name)
+
+        def stop_fn(text: str) -> int | None:
+            if not ml:
+                i = text.find("\n")
+                return i if i >= 0 else None
+            return block_end(text, prefix)
+
+        req = GenerationRequest(max_tokens=max_tokens, stop=tuple(stop), temperature=temperature, cancel=cancel,
+                                time_budget_s=time_budget_s, on_token=on_token, stop_fn=stop_fn,
+                                stop_ids=self._stop_ids(self.fim.stop_tokens if self.fim else _CHAT_STOPS),
+                                reuse_cache=self.reuse_kv)
+        res = self._run(prompt, req, adapter_weights)
+        if res is None:
+            return Completion(text="", finish_reason="cancelled", total_ms=(time.perf_counter() - t0) * 1000)
+        text = clean_completion(res.text, prefix, suffix, multiline=ml)
+        return self._completion(res, text, t0, raw=res.text, multiline=ml,
+                                fim_format=self.fim.name if self.fim else "prefix-only")
+
+    def generate(self, prompt: str, *, max_tokens: int = 256, stop: Sequence[str] = (), temperature: float = 0.0,
+                 cancel: CancelToken | None = None, time_budget_s: float | None = None, chat: bool = True,
+                 on_token: OnToken | None = None) -> Completion:
+        """Instruction-style generation; ``chat=True`` applies the model's chat template."""
+        t0 = time.perf_counter()
+        tok = self.backend.tokenizer
+        text_in = prompt
+        if chat and tok is not None and getattr(tok, "chat_template", None):
+            text_in = tok.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                              add_generation_prompt=True)
+        req = GenerationRequest(max_tokens=max_tokens, stop=tuple(stop), temperature=temperature, cancel=cancel,
+                                time_budget_s=time_budget_s, on_token=on_token,
+                                stop_ids=self._stop_ids(_CHAT_STOPS), reuse_cache=self.reuse_kv)
+        res = self._run(text_in, req, None)
+        if res is None:
+            return Completion(text="", finish_reason="cancelled", total_ms=(time.perf_counter() - t0) * 1000)
+        return self._completion(res, res.text, t0, raw=res.text)
+
+    def complete(self, instruction: str, input_code: str = "", *, max_tokens: int = 256,
+                 temperature: float = 0.0, **kw: object) -> Completion:
+        """The original API: an instruction about ``input_code``; the answer is ``.response``."""
+        prompt = instruction if not input_code else f"{instruction}\n\n```\n{input_code}\n```"
+        out = self.generate(prompt, max_tokens=max_tokens, temperature=temperature, **kw)  # type: ignore[arg-type]
+        return out
+
+    def _completion(self, res: GenerationResult, text: str, t0: float, **extra: object) -> Completion:
+        return Completion(text=text, finish_reason=res.finish_reason, prompt_tokens=res.prompt_tokens,
+                          cached_tokens=res.cached_tokens, completion_tokens=len(res.token_ids),
+                          mean_logprob=res.mean_logprob, prefill_ms=res.prefill_ms, decode_ms=res.decode_ms,
+                          total_ms=(time.perf_counter() - t0) * 1000, extra=dict(extra))
+
+    def reset_cache(self) -> None:
+        with self._lock:
+            if self._gen is not None:
+                self._gen.reset()
+
+    def close(self) -> None:
+        with self._lock:
+            self.backend.close()
+

@@ -1,0 +1,178 @@
+"""The one decoding loop, shared by every token backend (torch, mlx).
+
+:class:`Generator` owns a KV cache across requests. For each request it finds the longest common
+token prefix between the new prompt and what the cache already holds (the previous prompt plus the
+tokens generated after it), trims the cache to that length and prefills only the new tokens: a user
+typing in one file changes the end of the prompt, so most of it is served from the cache. The
+cache is dropped when the backend's ``state_key()`` changes (other adapter weights, fusing).
+
+Between tokens it checks, in order: cancellation, the time budget, the token budget. It stops at
+stop token ids (EOS, FIM end tokens) and stop sequences / a stop predicate over the decoded text,
+and streams text deltas that can no longer turn into a stop sequence.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from mochi_model.backends.base import Backend, GenerationRequest, GenerationResult
+
+
+def common_prefix_len(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def _log_softmax_at(logits: np.ndarray, token: int) -> float:
+    m = float(logits.max())
+    return float(logits[token] - m - np.log(np.exp(logits - m).sum()))
+
+
+def sample(logits: np.ndarray, temperature: float, top_p: float, rng: np.random.Generator) -> int:
+    """Greedy when ``temperature <= 0``; otherwise temperature + nucleus sampling."""
+    if temperature <= 0:
+        return int(np.argmax(logits))
+    z = logits.astype(np.float64) / temperature
+    z -= z.max()
+    p = np.exp(z)
+    p /= p.sum()
+    if top_p < 1.0:
+        order = np.argsort(-p)
+        cum = np.cumsum(p[order])
+        keep = order[: int(np.searchsorted(cum, top_p) + 1)]
+        q = np.zeros_like(p)
+        q[keep] = p[keep]
+        p = q / q.sum()
+    return int(rng.choice(len(p), p=p))
+
+
+def _held_back(text: str, stops: Sequence[str]) -> int:
+    """Length of the longest tail of ``text`` that could still grow into a stop sequence."""
+    best = 0
+    for s in stops:
+        for k in range(min(len(s) - 1, len(text)), best, -1):
+            if s.startswith(text[-k:]):
+                best = k
+                break
+    return best
+
+
+class Generator:
+    """Decodes on a token backend, reusing the KV cache across consecutive requests.
+
+    Not thread-safe on its own: :class:`mochi_model.engine.InferenceEngine` serialises calls.
+    """
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self._cache: Any = None
+        self._cached_ids: list[int] = []
+        self._key: tuple[object, ...] | None = None
+
+    def reset(self) -> None:
+        """Forget the KV cache (next request prefills everything)."""
+        self._cache = None
+        self._cached_ids = []
+        self._key = None
+
+    def _prepare(self, ids: list[int], reuse: bool) -> tuple[Any, int]:
+        key = self.backend.state_key()
+        if not reuse or self._cache is None or key != self._key:
+            self._cache, self._cached_ids, self._key = self.backend.new_cache(), [], key
+        # Keep at least one prompt token to prefill: its logits start decoding.
+        keep = min(common_prefix_len(self._cached_ids, ids), len(ids) - 1)
+        if keep < self.backend.cache_len(self._cache):
+            self.backend.trim_cache(self._cache, keep)
+        self._cached_ids = ids[:keep]
+        return self._cache, keep
+
+    def generate(self, prompt_ids: Sequence[int], request: GenerationRequest) -> GenerationResult:
+        """Run one request. Errors inside the backend drop the cache and propagate."""
+        ids = list(prompt_ids)
+        if not ids:
+            raise ValueError("empty prompt")
+        t0 = time.perf_counter()
+        try:
+            return self._run(ids, request, t0)
+        except BaseException:
+            self.reset()
+            raise
+
+    def _run(self, ids: list[int], req: GenerationRequest, t0: float) -> GenerationResult:
+        be = self.backend
+        stop_ids = set(req.stop_ids) | be.eos_ids
+        stops = [s for s in req.stop if s]
+        rng = np.random.default_rng(req.seed)
+        deadline = t0 + req.time_budget_s if req.time_budget_s is not None else None
+
+        def interrupted() -> str | None:
+            if req.cancel is not None and req.cancel.cancelled:
+                return "cancelled"
+            if deadline is not None and time.perf_counter() > deadline:
+                return "time"
+            return None
+
+        if (why := interrupted()) is not None:
+            return GenerationResult(text="", finish_reason=why, prompt_tokens=len(ids))
+        cache, cached = self._prepare(ids, req.reuse_cache)
+        logits = be.prefill(ids[cached:], cache)
+        self._cached_ids = list(ids)
+        t1 = time.perf_counter()
+        out: list[int] = []
+        logps: list[float] = []
+        text, emitted, reason = "", 0, "length"
+        while True:
+            if (why := interrupted()) is not None:
+                reason = why
+                break
+            if len(out) >= req.max_tokens:
+                reason = "length"
+                break
+            tok = sample(logits, req.temperature, req.top_p, rng)
+            logps.append(_log_softmax_at(logits, tok))
+            if tok in stop_ids:
+                reason = "eos"
+                break
+            out.append(tok)
+            text = be.decode(out)
+            cut = _stop_cut(text, stops, req)
+            if cut is not None:
+                text, reason = text[:cut], "stop"
+                break
+            if req.on_token is not None:
+                safe = len(text) - _held_back(text, stops)
+                # A trailing U+FFFD is half a multi-byte character: wait for the rest.
+                while safe > emitted and text[safe - 1] == "\ufffd":
+                    safe -= 1
+                if safe > emitted:
+                    req.on_token(text[emitted:safe])
+                    emitted = safe
+            if len(out) >= req.max_tokens:
+                reason = "length"
+                break
+            logits = be.step(tok, cache)
+            self._cached_ids.append(tok)
+        if req.on_token is not None and len(text) > emitted and reason != "cancelled":
+            req.on_token(text[emitted:])
+        t2 = time.perf_counter()
+        return GenerationResult(
+            text=text, token_ids=out, finish_reason=reason, prompt_tokens=len(ids), cached_tokens=cached,
+            mean_logprob=float(np.mean(logps)) if logps else None,
+            prefill_ms=(t1 - t0) * 1000, decode_ms=(t2 - t1) * 1000)
+
+
+def _stop_cut(text: str, stops: Sequence[str], req: GenerationRequest) -> int | None:
+    hits = [i for i in (text.find(s) for s in stops) if i >= 0]
+    cut = min(hits) if hits else None
+    if req.stop_fn is not None:
+        fn_cut = req.stop_fn(text)
+        if fn_cut is not None:
+            cut = fn_cut if cut is None else min(cut, fn_cut)
+    return cut
