@@ -63,27 +63,39 @@ def install(
     project: ProjectOpt = Path("."),
 ) -> None:
     """Verify and install an adapter into ~/.mochi/adapters/NAME/VERSION."""
+    import sys
     import tempfile
 
+    from rich.console import Console
     from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
     from mochi_core.config import load_config
     from mochi_model.dist.identity import configured_base_model
     from mochi_model.dist.install import install_local
-    from mochi_model.dist.sources import fetch
+    from mochi_model.dist.sources import fetch, scheme_of
 
     config, _ = load_config(_root(project))
     max_bytes = max_mb * 1024 * 1024
-    with tempfile.TemporaryDirectory(prefix="mochi-download-") as tmp, \
-            Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(), transient=True) as bar:
-        task = bar.add_task("download", total=None)
-        local = fetch(source, Path(tmp), max_bytes=max_bytes,
-                      progress=lambda done, total: bar.update(task, completed=done, total=total))
-        bar.stop()
+    remote = scheme_of(source) not in ("", "file")
+    bar = Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(), transient=True,
+                   console=Console(stderr=True), disable=not (remote and sys.stderr.isatty()))
+    with tempfile.TemporaryDirectory(prefix="mochi-download-") as tmp:
+        with bar:
+            task = bar.add_task("download", total=None)
+            local = fetch(source, Path(tmp), max_bytes=max_bytes,
+                          progress=lambda done, total: bar.update(task, completed=done, total=total))
         installed = install_local(local, expected_base_model=configured_base_model(config), force=force,
                                   max_bytes=max_bytes)
     typer.echo(f"installed {installed.spec} ({installed.manifest.type}, base {installed.manifest.base_model_id}) "
                f"into {installed.path}")
+
+
+def _human(size: int) -> str:
+    for unit in ("B", "KB", "MB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
 
 
 def _eval_summary(data: dict[str, Any], limit: int = 3) -> str:
@@ -144,7 +156,7 @@ def list_(
     table = Table("name", "version", "type", "base model", "size", "eval", "used here")
     for r in rows:
         used = f"yes, weight {r['weight']:.2f}" if r["used"] else ""
-        table.add_row(r["name"], r["version"], r["type"], r["base_model"], f"{r['size'] / 1e6:.1f} MB",
+        table.add_row(r["name"], r["version"], r["type"], r["base_model"], _human(r["size"]),
                       r["eval_summary"], used)
     Console().print(table)
 
