@@ -1,0 +1,320 @@
+"""The ``remote`` text backend: decoding runs on an OpenAI-compatible completions server.
+
+Works with any server that speaks ``POST /v1/completions`` with ``stream: true`` (server-sent
+events): vLLM (LoRA adapters served as model names), llama.cpp's ``llama-server`` (``--lora``
+files picked per request by index) and ``mlx_lm.server`` (an adapter folder per request in the
+``adapters`` field). The engine builds the FIM prompt and post-processes the text exactly as it
+does for local backends; this module only moves the prompt there and the text back.
+
+Streaming is read event by event; cancellation, the time budget and stop rules are checked
+between events, and stopping closes the connection (which is how a remote generation is
+cancelled). Unreachable servers, HTTP errors and silences longer than the read timeout raise
+:class:`~mochi_model.errors.ModelError` subclasses naming the URL and what to check.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from mochi_model.backends.base import Backend, GenerationRequest, GenerationResult
+from mochi_model.errors import BackendUnavailable, ModelError
+
+logger = logging.getLogger(__name__)
+
+ADAPTER_MODES = ("model", "adapters", "lora_id", "none")
+MAX_SERVER_STOPS = 4  # the OpenAI API takes at most 4 stop strings; more are applied client-side
+
+
+class RemoteTimeout(ModelError):
+    """The remote server did not answer (or went silent) within the read timeout."""
+
+
+@dataclass(kw_only=True)
+class RemoteSettings:
+    """Where and how to reach the server (``options`` of :func:`load_backend`).
+
+    Attributes:
+        url: base URL such as ``http://127.0.0.1:8080`` (a trailing ``/v1`` is accepted).
+        model: the ``model`` field (vLLM: served base name; mlx_lm.server: the model path/repo).
+        adapter: adapter used by requests (a name, a folder or a llama.cpp index, per ``adapter_mode``).
+        adapter_mode: ``model`` (vLLM: the adapter *is* the model name), ``adapters`` (mlx_lm.server:
+            adapter folder per request), ``lora_id`` (llama.cpp: ``lora: [{id, scale: 1}]``), ``none``.
+        connect_timeout_s: how long to wait for the TCP connection.
+        read_timeout_s: longest silence allowed (first token included) before giving up.
+        extra_body: extra JSON fields sent with every request (server-specific knobs).
+    """
+
+    url: str
+    model: str = "default_model"
+    adapter: str | None = None
+    adapter_mode: str = "model"
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 60.0
+    extra_body: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> RemoteSettings:
+        known = {"url", "model", "adapter", "adapter_mode", "connect_timeout_s", "read_timeout_s", "extra_body"}
+        unknown = sorted(set(options) - known - {"tokenizer", "fim_format"})
+        if unknown:
+            raise ModelError(f"unknown remote backend option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        if not options.get("url"):
+            raise ModelError("the remote backend needs a server URL: set [model] remote_url in .mochi/config.toml "
+                             "(e.g. http://127.0.0.1:8080)")
+        return cls(**{k: v for k, v in options.items() if k in known})
+
+
+class CompletionsClient:
+    """A minimal streaming client for ``/v1/completions`` (stdlib ``http.client``, no dependencies)."""
+
+    def __init__(self, settings: RemoteSettings) -> None:
+        if settings.adapter_mode not in ADAPTER_MODES:
+            raise ModelError(f"remote adapter_mode must be one of {', '.join(ADAPTER_MODES)}, got {settings.adapter_mode!r}")
+        url = settings.url if "://" in settings.url else "http://" + settings.url
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ModelError(f"remote_url {settings.url!r} is not an http(s) URL such as http://127.0.0.1:8080")
+        self.settings = settings
+        self.endpoint = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/').removesuffix('/v1')}/v1/completions"
+        self._https = parts.scheme == "https"
+        self._host, self._port = parts.hostname, parts.port
+        self._path = urlsplit(self.endpoint).path
+
+    def body(self, prompt: str, req: GenerationRequest, adapter: str | None) -> dict[str, Any]:
+        """The JSON body of one streamed request."""
+        s = self.settings
+        body: dict[str, Any] = {"model": s.model, "prompt": prompt, "max_tokens": max(1, req.max_tokens),
+                                "temperature": float(req.temperature), "stream": True}
+        if req.temperature > 0 and req.top_p < 1.0:
+            body["top_p"] = float(req.top_p)
+        if req.seed is not None:
+            body["seed"] = int(req.seed)
+        stops = [x for x in req.stop if x][:MAX_SERVER_STOPS]
+        if stops:
+            body["stop"] = stops
+        if adapter and s.adapter_mode == "model":
+            body["model"] = adapter
+        elif adapter and s.adapter_mode == "adapters":
+            body["adapters"] = adapter
+        elif adapter and s.adapter_mode == "lora_id":
+            body["lora"] = [{"id": int(adapter), "scale": 1.0}]
+        body.update(s.extra_body)
+        return body
+
+    def connect(self) -> http.client.HTTPConnection:
+        cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+        return cls(self._host or "", self._port, timeout=self.settings.connect_timeout_s)
+
+    def events(self, conn: http.client.HTTPConnection, body: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        """POST ``body`` on ``conn`` and yield each server-sent event's JSON."""
+        read_s = self.settings.read_timeout_s
+        try:
+            conn.connect()
+            assert conn.sock is not None
+            conn.sock.settimeout(read_s)  # from here on, the limit is on silence, not connecting
+            conn.request("POST", self._path, body=json.dumps(body).encode(),
+                         headers={"Content-Type": "application/json", "Accept": "text/event-stream"})
+            resp = conn.getresponse()
+        except TimeoutError as exc:
+            raise RemoteTimeout(f"the completion server at {self.endpoint} did not answer within "
+                                f"{read_s:g} s; is it overloaded or still loading the model?") from exc
+        except (OSError, http.client.HTTPException) as exc:
+            raise BackendUnavailable(f"cannot reach the completion server at {self.endpoint} ({exc}); "
+                                     "is it running? check [model] remote_url") from exc
+        if resp.status != 200:
+            detail = resp.read(2000).decode("utf-8", "replace").strip()
+            raise ModelError(f"the completion server at {self.endpoint} refused the request "
+                             f"(HTTP {resp.status}): {detail or resp.reason}")
+        while True:
+            try:
+                raw = resp.readline()
+            except TimeoutError as exc:
+                raise RemoteTimeout(f"the completion server at {self.endpoint} went silent for more than "
+                                    f"{read_s:g} s mid-stream") from exc
+            if not raw:
+                return
+            line = raw.decode("utf-8", "replace").strip()
+            if not line.startswith("data:"):
+                continue  # blank separators, ": keepalive" comments, "event:" lines
+            payload = line[5:].strip()
+            if payload == "[DONE]":
+                return
+            try:
+                event = json.loads(payload)
+            except json.JSONDecodeError:
+                logger.warning("completion server sent a malformed event: %.200s", payload)
+                continue
+            if isinstance(event, dict) and "error" in event:
+                raise ModelError(f"the completion server at {self.endpoint} failed: {event['error']}")
+            yield event
+
+
+class ApproxTokenizer:
+    """Stand-in when no local tokenizer is given: ~4 characters per token, FIM tokens in the vocab."""
+
+    def __init__(self, special_tokens: Sequence[str] = ()) -> None:
+        self._vocab = {t: i for i, t in enumerate(special_tokens)}
+        self.eos_token_id = None
+
+    def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+        return [0] * ((len(text) + 3) // 4)
+
+    def decode(self, ids: Sequence[int], skip_special_tokens: bool = False) -> str:
+        raise ModelError("the remote backend has no local tokenizer; give options['tokenizer'] a model folder")
+
+    def get_vocab(self) -> dict[str, int]:
+        return dict(self._vocab)
+
+
+class RemoteBackend(Backend):
+    """A text backend: the server decodes, the engine builds prompts and post-processes."""
+
+    name = "remote"
+    supports_tokens = False
+
+    def __init__(self, settings: RemoteSettings, *, tokenizer: Any, source: Any = None) -> None:
+        model_id = str(getattr(source, "model_id", "") or settings.model)
+        super().__init__(tokenizer=tokenizer, model_id=model_id, source=source)
+        self.settings = settings
+        self.client = CompletionsClient(settings)
+        self.adapter: str | None = settings.adapter
+
+    def use_adapter(self, adapter: str | None) -> None:
+        """Choose the (merged) adapter later requests use, by name/folder/index; None = base model."""
+        self.adapter = adapter
+
+    def generate_text(self, prompt: str, request: GenerationRequest) -> GenerationResult:
+        """Stream one completion; stops on the server's finish, a stop rule, cancel or time budget."""
+        t0 = time.perf_counter()
+        req = request
+        if req.cancel is not None and req.cancel.cancelled:
+            return GenerationResult(text="", finish_reason="cancelled")
+        stops = [s for s in req.stop if s] + self._stop_id_strings(req.stop_ids)
+        body = self.client.body(prompt, req, self.adapter)
+        text, emitted, reason, first, usage = "", 0, "eos", 0.0, {}
+        conn = self.client.connect()
+        try:
+            for event in self.client.events(conn, body):
+                usage = event.get("usage") or usage
+                choice = (event.get("choices") or [{}])[0]
+                piece = choice.get("text") or ""
+                if piece:
+                    first = first or time.perf_counter()
+                    text += piece
+                    cut = _stop_cut(text, stops, req)
+                    if cut is not None:
+                        text, reason = text[:cut], "stop"
+                        break
+                    emitted = _emit(req, text, emitted, stops)
+                if choice.get("finish_reason"):
+                    # Servers report "stop" for EOS and for their own stop strings alike.
+                    reason = "length" if choice["finish_reason"] == "length" else "eos"
+                    break
+                if req.cancel is not None and req.cancel.cancelled:
+                    reason = "cancelled"
+                    break
+                if req.time_budget_s is not None and time.perf_counter() - t0 > req.time_budget_s:
+                    reason = "time"
+                    break
+        finally:
+            conn.close()  # closing the stream is how a remote generation is cancelled
+        if req.on_token is not None and len(text) > emitted and reason != "cancelled":
+            req.on_token(text[emitted:])
+        t1 = time.perf_counter()
+        first = first or t1
+        details = usage.get("prompt_tokens_details") or {}
+        return GenerationResult(
+            text=text, finish_reason=reason,
+            prompt_tokens=int(usage.get("prompt_tokens") or len(self.encode(prompt))),
+            cached_tokens=int(details.get("cached_tokens") or 0),
+            prefill_ms=(first - t0) * 1000, decode_ms=(t1 - first) * 1000)
+
+    def _stop_id_strings(self, ids: Sequence[int]) -> list[str]:
+        if not ids or isinstance(self.tokenizer, ApproxTokenizer):
+            return []
+        return [s for s in (self.decode([i]) for i in ids) if s]
+
+    # Adapters live on the server: a stack maps to one served (merged) adapter by name.
+    def set_adapter_stack(self, stack: Any) -> None:
+        self.adapter_stack = stack
+        if stack is None:
+            self.adapter = self.settings.adapter
+            return
+        entries = list(stack)
+        if len(entries) != 1 or entries[0][1] != 1.0:
+            raise ModelError(f"a remote server applies one adapter per request at weight 1; this stack is "
+                             f"{stack.weights}. Merge it (`mochi adapters merge`), serve the merged adapter "
+                             "and name it in the remote options")
+        adapter = entries[0][0]
+        if self.settings.adapter_mode == "adapters" and adapter.path is not None:
+            self.adapter = str(adapter.path)  # mlx_lm.server loads the folder itself
+        else:
+            self.adapter = adapter.name
+
+    def update_adapter_weights(self) -> None:
+        """Weights of a served adapter are fixed on the server; serve a re-merged adapter instead."""
+
+    def fuse(self) -> None:
+        """Fusing is the server's business (vLLM/llama.cpp apply the adapter their way)."""
+
+    def unfuse(self) -> None:
+        """See :meth:`fuse`."""
+
+
+def _stop_cut(text: str, stops: Sequence[str], req: GenerationRequest) -> int | None:
+    hits = [i for i in (text.find(s) for s in stops) if i >= 0]
+    cut = min(hits) if hits else None
+    if req.stop_fn is not None and (fn_cut := req.stop_fn(text)) is not None:
+        cut = fn_cut if cut is None else min(cut, fn_cut)
+    return cut
+
+
+def _emit(req: GenerationRequest, text: str, emitted: int, stops: Sequence[str]) -> int:
+    """Stream the part of ``text`` that can no longer become a stop sequence; returns the new mark."""
+    if req.on_token is None:
+        return emitted
+    held = max((k for s in stops for k in range(min(len(s) - 1, len(text)), 0, -1)
+                if s.startswith(text[-k:])), default=0)
+    safe = len(text) - held
+    if safe > emitted:
+        req.on_token(text[emitted:safe])
+        return safe
+    return emitted
+
+
+def _load_tokenizer(folder: str | None, fim_format: str | None) -> Any:
+    """The model's HF tokenizer from a local folder (exact counts), else :class:`ApproxTokenizer`."""
+    if folder and (Path(folder) / "tokenizer_config.json").is_file():
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+    from mochi_model.fim import FIM_FORMATS
+
+    fmt = FIM_FORMATS.get(fim_format or "qwen")
+    specials = (fmt.prefix, fmt.suffix, fmt.middle) if fmt is not None else ()
+    return ApproxTokenizer(specials)
+
+
+def load_backend(source: Any, *, device: str = "auto", dtype: str = "auto",
+                 options: dict[str, Any] | None = None) -> RemoteBackend:
+    """A :class:`RemoteBackend` from ``options`` (see :class:`RemoteSettings`).
+
+    ``options['tokenizer']`` (a local model folder) gives exact token counts and FIM detection; by
+    default the ``source`` folder is used when it is local, else an approximation with the
+    ``options['fim_format']`` tokens (default ``qwen``). ``device``/``dtype`` do not apply.
+    """
+    options = dict(options or {})
+    settings = RemoteSettings.from_options(options)
+    folder = options.get("tokenizer")
+    if folder is None and source is not None:
+        local = getattr(source, "path", None) or (source if isinstance(source, (str, Path)) else None)
+        folder = str(local) if local and Path(str(local)).is_dir() else None
+    return RemoteBackend(settings, tokenizer=_load_tokenizer(folder, options.get("fim_format")), source=source)
