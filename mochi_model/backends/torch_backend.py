@@ -11,6 +11,7 @@ Adapters are installed by wrapping the targeted linears in
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -55,6 +56,9 @@ class TorchBackend(Backend):
         self.model = model.eval()
         self.device = next(model.parameters()).device
         self.base_ref = BaseModelRef.from_hf_config(model_id, model.config, revision)
+        # transformers renamed `past_key_values` to `cache` (5.x); use whichever forward() takes.
+        params = inspect.signature(model.forward).parameters
+        self._cache_kw = "cache" if "cache" in params else "past_key_values"
 
     @property
     def eos_ids(self) -> set[int]:
@@ -73,12 +77,15 @@ class TorchBackend(Backend):
         return int(cache.get_seq_length())
 
     def trim_cache(self, cache: Any, n: int) -> None:
-        cache.crop(n)
+        remove = self.cache_len(cache) - n
+        if remove > 0:
+            # A negative argument means "remove this many" in every transformers version.
+            cache.crop(-remove)
 
     def _forward(self, ids: Sequence[int], cache: Any, keep: int) -> torch.Tensor:
         x = torch.tensor([list(ids)], dtype=torch.long, device=self.device)
         with torch.inference_mode():
-            out = self.model(input_ids=x, past_key_values=cache, use_cache=True, logits_to_keep=keep)
+            out = self.model(input_ids=x, use_cache=True, logits_to_keep=keep, **{self._cache_kw: cache})
         return out.logits[0]
 
     def prefill(self, ids: Sequence[int], cache: Any) -> np.ndarray:
