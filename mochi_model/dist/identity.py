@@ -4,9 +4,8 @@
   ``git@github.com:Acme/api.git``, ``https://user@github.com/acme/api``, ``ssh://git@github.com:22/acme/api.git``)
   plus a name (``[project] name`` in ``.mochi/config.toml``, else the root folder name).
   The git remote is read from ``.git/config`` directly: no ``git`` executable needed.
-* Base model key = a model id reduced to family + size (``qwen2.5-coder-0.5b`` for the preset name,
-  ``Qwen/Qwen2.5-Coder-0.5B``, ``...-Instruct`` or a ``...-q4_k_m.gguf`` file), so an adapter trained on
-  the hub model matches the same model loaded from a local GGUF or MLX conversion.
+* Base model: the engine's normalised id plus the preset table, so an adapter trained on the hub model
+  (``Qwen/Qwen2.5-Coder-0.5B-Instruct``) matches the preset name, its MLX conversion and its GGUF file.
 """
 
 from __future__ import annotations
@@ -85,32 +84,35 @@ def project_identity(config: MochiConfig, root: Path, name: str | None = None) -
     return ProjectIdentity(name=chosen, git_remote=git_remote(root))
 
 
-_SUFFIXES = re.compile(
-    r"(-(instruct|base|chat|it|gguf|mlx|hf)|[-.](q\d[\w]*|iq\d[\w]*|f16|bf16|fp16|f32|\d+bit|awq|gptq))+$"
-)
-
-
-def base_model_key(model_id: str) -> str:
-    """Reduce a model id, path or preset name to a comparable key (family + size)."""
-    text = model_id.strip().rstrip("/")
-    if not text:
-        return ""
-    text = text.replace("\\", "/").split("/")[-1].lower()
-    if text.endswith(".gguf"):
-        text = text[: -len(".gguf")]
-    previous = None
-    while previous != text:
-        previous = text
-        text = _SUFFIXES.sub("", text)
-    return text
-
-
 def configured_base_model(config: MochiConfig) -> str:
-    """The base model the project is configured to run (``model.path`` wins over ``model.preset``)."""
-    return config.model.path or config.model.preset
+    """The base model the project runs: ``[model] path`` if set, else the preset's canonical ``base_id``."""
+    if config.model.path:
+        return config.model.path
+    from mochi_model.presets import PRESETS
+
+    preset = PRESETS.get(config.model.preset.lower())
+    return preset.base_id if preset else config.model.preset
+
+
+def _preset_of(model_id: str) -> object | None:
+    from mochi_model.presets import PRESETS, preset_for_model_id
+
+    return PRESETS.get(model_id.strip().lower()) or preset_for_model_id(model_id)
 
 
 def same_base_model(a: str, b: str) -> bool:
-    """Whether two model ids/paths/presets name the same base model (see :func:`base_model_key`)."""
-    ka, kb = base_model_key(a), base_model_key(b)
-    return bool(ka) and ka == kb
+    """Whether two model ids/paths/preset names name the same base model.
+
+    The engine's rule (:func:`mochi_model.adapters.format.normalize_model_id`, which it applies when
+    loading a stack), widened by the preset table: ids of one preset (hub repo, MLX repo, GGUF file,
+    preset name) all match. So install refuses exactly what the engine would refuse.
+    """
+    from mochi_model.adapters.format import normalize_model_id
+
+    na, nb = normalize_model_id(a), normalize_model_id(b)
+    if not na or not nb:
+        return False
+    if na == nb:
+        return True
+    pa = _preset_of(a)
+    return pa is not None and pa is _preset_of(b)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from safetensors.numpy import save_file
 
-BASE = "Qwen/Qwen2.5-Coder-0.5B"
+BASE = "Qwen/Qwen2.5-Coder-0.5B-Instruct"
 
 
 def make_adapter(folder: Path, *, base_model: str = BASE, role: str = "project", seed: int = 0,

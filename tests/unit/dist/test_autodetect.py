@@ -10,12 +10,18 @@ import pytest
 from mochi_core.config import AdapterEntry, MochiConfig
 from mochi_model.dist.autodetect import choose_adapters
 from mochi_model.dist.errors import AdapterNotFound
-from mochi_model.dist.identity import ProjectIdentity, git_remote, normalise_git_remote
+from mochi_model.dist.identity import (
+    ProjectIdentity,
+    configured_base_model,
+    git_remote,
+    normalise_git_remote,
+    same_base_model,
+)
 from mochi_model.dist.install import install_local
 from mochi_model.dist.pack import pack
 from tests.unit.dist.helpers import BASE, make_adapter
 
-OTHER_BASE = "Qwen/Qwen2.5-Coder-1.5B"
+OTHER_BASE = "Qwen/Qwen2.5-Coder-1.5B-Instruct"
 
 
 def _install(tmp: Path, name: str, version: str, *, role: str = "project", base: str = BASE,
@@ -123,3 +129,21 @@ def test_a_pin_naming_a_missing_adapter_says_so(project_root: Path) -> None:
 
 def test_nothing_installed_means_no_adapters(project_root: Path) -> None:
     assert choose_adapters(MochiConfig(), project_root) == []
+
+
+@pytest.mark.parametrize("other", ["qwen2.5-coder-0.5b", "mlx-community/Qwen2.5-Coder-0.5B-Instruct-4bit",
+                                   "/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"])
+def test_one_base_model_matches_under_its_preset_name_mlx_repo_and_gguf_file(other: str) -> None:
+    assert same_base_model(BASE, other)
+
+
+@pytest.mark.parametrize("other", ["Qwen/Qwen2.5-Coder-1.5B-Instruct", "Qwen/Qwen2.5-Coder-0.5B", "qwen3-coder", ""])
+def test_other_sizes_variants_and_families_do_not_match(other: str) -> None:
+    assert not same_base_model(BASE, other)
+
+
+def test_the_configured_base_model_is_the_presets_canonical_id_unless_a_path_is_set() -> None:
+    config = MochiConfig()
+    assert configured_base_model(config) == BASE
+    config.model.path = "/models/x.gguf"
+    assert configured_base_model(config) == "/models/x.gguf"

@@ -81,10 +81,10 @@ def test_newest_version_resolves_and_uninstall_removes_one_or_all(adapter: Path,
 
 def test_a_different_base_model_is_refused_unless_forced(adapter: Path, tmp_path: Path) -> None:
     archive = pack(adapter, name="acme-api", version="1.0", out_dir=tmp_path, identity=IDENT)
-    with pytest.raises(BaseModelMismatch, match=r"trained for base model .*Qwen2.5-Coder-0.5B.*--force"):
-        install_local(archive, expected_base_model="Qwen/Qwen2.5-Coder-1.5B")
+    with pytest.raises(BaseModelMismatch, match=r"trained for base model .*Qwen2.5-Coder-0.5B-Instruct.*--force"):
+        install_local(archive, expected_base_model="Qwen/Qwen2.5-Coder-1.5B-Instruct")
     assert list(adapters_home().iterdir()) == []
-    installed = install_local(archive, expected_base_model="Qwen/Qwen2.5-Coder-1.5B", force=True)
+    installed = install_local(archive, expected_base_model="Qwen/Qwen2.5-Coder-1.5B-Instruct", force=True)
     assert installed.path.is_dir()
 
 
