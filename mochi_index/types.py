@@ -61,3 +61,30 @@ class SearchHit:
     end_line: int
     title: str  # symbol qualified name, chunk symbol, or pattern key
     text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileRecord:
+    """One row of the ``files`` table (``iter_files``); ``skip`` is non-empty for files kept out."""
+
+    path: str
+    language: str
+    content_hash: str
+    size: int
+    mtime_ns: int
+    indexed_at: float
+    skip: str = ""
+
+
+@dataclass(kw_only=True)
+class IndexStats:
+    """What one ``ProjectIndex.update()`` did."""
+
+    files_seen: int = 0  # indexable files found by the walk
+    parsed: int = 0  # files read and (re)parsed
+    unchanged: int = 0  # files skipped by the stat (size + mtime) or content-hash fast path
+    removed: int = 0  # files deleted/renamed/newly ignored since the last run
+    repaired: int = 0  # files whose rows an interrupted write left inconsistent
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> count (walk + content checks)
+    seconds: float = 0.0
+    workers: int = 1  # parse processes used

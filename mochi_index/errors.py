@@ -1,0 +1,31 @@
+"""Errors raised by the project index (`mochi_index`).
+
+Tree (under :class:`mochi_core.errors.MochiError`)::
+
+    IndexError_                 anything the index cannot do (unreadable store, bad path)
+    ├── IndexMissing            no index exists and ``create=False`` was asked
+    ├── IndexBusy               another process holds the write lock for too long
+    └── ParseFailed             tree-sitter could not parse a file (logged; the file is kept out)
+
+The trailing underscore avoids shadowing the builtin ``IndexError``.
+"""
+
+from __future__ import annotations
+
+from mochi_core.errors import MochiError
+
+
+class IndexError_(MochiError):  # noqa: N801 - name fixed by the architecture contract
+    """The project index could not do what was asked."""
+
+
+class IndexMissing(IndexError_):
+    """No index exists for this project (run `mochi index`)."""
+
+
+class IndexBusy(IndexError_):
+    """Another process is writing the index and did not finish in time."""
+
+
+class ParseFailed(IndexError_):
+    """A file could not be parsed; it is left out of the index."""

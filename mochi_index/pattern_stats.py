@@ -1,0 +1,116 @@
+"""Turn stored pattern sites (and symbol names) into ranked :class:`Pattern` records.
+
+Sites are per file; here they are summed per ``(kind, language, key)``, kept when they recur
+(seen at least :data:`MIN_COUNT` times), given a one-sentence description and up to five
+``path:line`` examples. Naming conventions come from the symbols table: for each language and
+symbol kind, the dominant case style (snake_case, camelCase, PascalCase, UPPER_CASE).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from typing import Any
+
+from mochi_index.types import Pattern
+
+MIN_COUNT = {"call_sequence": 3}
+DEFAULT_MIN_COUNT = 2
+MAX_EXAMPLES = 5
+
+_DESCRIBE = {
+    "error_raise": "Errors are raised as `{key}` ({count}x in {files} files).",
+    "error_catch": "Errors are handled with `{key}` ({count}x in {files} files).",
+    "logging": "Logging goes through `{key}` ({count}x in {files} files).",
+    "decorator": "`{key}` decorates {count} definitions in {files} files.",
+    "import_alias": "The project imports `{key}` ({count}x in {files} files).",
+    "call_sequence": "`{key}` — these calls follow each other {count}x in {files} files.",
+}
+
+
+def case_style(name: str) -> str:
+    core = name.strip("_")
+    if not core:
+        return "other"
+    if re.fullmatch(r"[A-Z][A-Z0-9_]*", core) and len(core) > 1:
+        return "UPPER_CASE"
+    if re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)+", core):
+        return "snake_case"
+    if re.fullmatch(r"[a-z][a-z0-9]*", core):
+        return "lowercase"
+    if re.fullmatch(r"[a-z][a-z0-9]*([A-Z][a-z0-9]*)+", core):
+        return "camelCase"
+    if re.fullmatch(r"[A-Z][a-z0-9]*([A-Z][a-z0-9]*)*", core):
+        return "PascalCase"
+    return "other"
+
+
+def aggregate_sites(sites: list[dict[str, Any]]) -> list[Pattern]:
+    """Sum site rows (``kind, key, language, path, line, count, snippet``) into patterns."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for row in sites:
+        groups[(row["kind"], row["language"], row["key"])].append(row)
+    out: list[Pattern] = []
+    for (kind, language, key), rows in groups.items():
+        count = sum(r["count"] for r in rows)
+        if count < MIN_COUNT.get(kind, DEFAULT_MIN_COUNT):
+            continue
+        rows.sort(key=lambda r: (r["path"], r["line"]))
+        files = len({r["path"] for r in rows})
+        text = _DESCRIBE.get(kind, "`{key}` ({count}x in {files} files).")
+        out.append(Pattern(kind=kind, language=language, key=key, count=count,
+                           description=text.format(key=key, count=count, files=files),
+                           examples=[f"{r['path']}:{r['line']}" for r in rows[:MAX_EXAMPLES]],
+                           snippet=rows[0]["snippet"]))
+    return out
+
+
+def naming_patterns(symbols: list[dict[str, Any]]) -> list[Pattern]:
+    """One pattern per (language, symbol kind): the dominant case style of its names."""
+    styles: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    example: dict[tuple[str, str, str], str] = {}
+    for s in symbols:
+        style = case_style(s["name"])
+        styles[(s["language"], s["kind"])][style] += 1
+        example.setdefault((s["language"], s["kind"], style), f"{s['path']}:{s['start_line']}")
+    out: list[Pattern] = []
+    for (language, kind), counter in styles.items():
+        total = sum(counter.values())
+        # one-word lowercase names fit snake_case and camelCase alike: count them with the dominant one
+        lower = counter.pop("lowercase", 0)
+        if not counter:
+            counter["lowercase"] = lower
+            lower = 0
+        style, n = counter.most_common(1)[0]
+        n += lower if style in ("snake_case", "camelCase") else 0
+        if total < DEFAULT_MIN_COUNT or style == "other":
+            continue
+        out.append(Pattern(
+            kind="naming", language=language, key=f"{kind} names: {style}", count=n,
+            description=f"{n} of {total} {language} {kind} names ({100 * n // total}%) use {style}.",
+            examples=[example[(language, kind, style)]], snippet=""))
+    return out
+
+
+def rank(patterns: list[Pattern], query: str | None, language: str | None, kind: str | None,
+         limit: int) -> list[Pattern]:
+    """Filter by language/kind, score by query-word overlap and frequency, best first."""
+    words = [w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", query or "")]
+    scored: list[tuple[float, Pattern]] = []
+    for p in patterns:
+        if language and p.language != language:
+            continue
+        if kind and p.kind != kind:
+            continue
+        freq = math.log1p(p.count)
+        if words:
+            hay = f"{p.kind} {p.key} {p.snippet} {p.description}".lower()
+            hits = sum(1 for w in words if w in hay)
+            if not hits:
+                continue
+            scored.append((hits * 10 + freq, p))
+        else:
+            scored.append((freq, p))
+    scored.sort(key=lambda x: (-x[0], x[1].kind, x[1].key))
+    return [p for _, p in scored[:limit]]
