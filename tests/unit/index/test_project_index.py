@@ -77,4 +77,4 @@ def test_patterns_report_recurring_idioms_with_locations(poly: Path) -> None:
     assert raised[0].count == 2  # the third is `raise ConfigError(...) from ...`, its own idiom
     assert raised[0].examples[0] == "pkg/config.py:32"
     naming = idx.patterns(kind="naming", language="python")
-    assert any(p.key == "method names: snake_case" for p in naming)
+    assert any(p.key == "function names: snake_case" for p in naming)
