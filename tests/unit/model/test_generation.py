@@ -1,0 +1,137 @@
+"""The shared decoding loop: KV prefix reuse, cancellation, stop rules, budgets, streaming."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from mochi_model import generation
+from mochi_model.backends.base import GenerationRequest
+from mochi_model.engine import InferenceEngine
+from mochi_model.generation import Generator
+from mochi_model.types import CancelToken
+from tests.unit.model.helpers import tiny_backend
+
+SOURCE = '''class Config:
+    def __init__(self, path):
+        self.path = path
+        self.values = {}
+
+    def load(self):
+        with open(self.path) as f:
+            for line in f:
+                key, _, value = line.partition("=")
+'''
+
+
+@pytest.fixture
+def backend(tiny_model_dir):
+    return tiny_backend(tiny_model_dir)
+
+
+def _typing_prompts(backend):
+    """Prompts as a user types the last line one character at a time, then edits earlier code."""
+    head, last = SOURCE.rsplit("\n", 2)[0], "        return self.values"
+    prompts = [f"<|fim_prefix|>{head}\n{last[:i]}<|fim_suffix|>\n\nlogger = 1\n<|fim_middle|>" for i in range(8, 26, 3)]
+    prompts.append(prompts[-1].replace("self.path = path", "self.path = str(path)"))
+    return [backend.encode(p) for p in prompts]
+
+
+def test_kv_reuse_gives_exactly_the_tokens_of_a_fresh_run(backend):
+    reusing = Generator(backend)
+    cached, lengths = [], []
+    for ids in _typing_prompts(backend):
+        lengths.append(len(ids))
+        got = reusing.generate(ids, GenerationRequest(max_tokens=12))
+        fresh = Generator(backend).generate(ids, GenerationRequest(max_tokens=12, reuse_cache=False))
+        assert got.token_ids == fresh.token_ids
+        assert got.text == fresh.text
+        cached.append(got.cached_tokens)
+    assert cached[0] == 0
+    # Only the typed tail and the suffix were prefilled ...
+    assert all(n - c <= 15 for c, n in zip(cached[1:-1], lengths[1:-1], strict=True))
+    # ... and an edit near the top invalidates everything after it.
+    assert cached[-1] < lengths[-1] // 2
+
+
+def test_cancellation_stops_within_one_token(backend):
+    cancel = CancelToken()
+    seen = []
+
+    def on_token(delta: str) -> None:
+        seen.append(delta)
+        cancel.cancel()
+
+    ids = backend.encode("def add(a, b):")
+    res = Generator(backend).generate(ids, GenerationRequest(max_tokens=40, cancel=cancel, on_token=on_token))
+    assert res.finish_reason == "cancelled"
+    assert len(res.token_ids) <= len(seen) + 1 <= 3
+
+
+def test_a_request_cancelled_while_waiting_for_the_engine_returns_at_once(backend):
+    engine = InferenceEngine(backend=backend)
+    cancel = CancelToken()
+    engine._lock.acquire()  # another request is running
+    try:
+        done = threading.Event()
+        result = {}
+
+        def worker() -> None:
+            result["c"] = engine.complete_fim("x = ", "", cancel=cancel)
+            done.set()
+
+        threading.Thread(target=worker, daemon=True).start()
+        cancel.cancel()
+        assert done.wait(5)
+    finally:
+        engine._lock.release()
+    assert result["c"].finish_reason == "cancelled" and result["c"].text == ""
+
+
+def test_stop_sequence_cuts_the_text_before_it(backend):
+    ids = backend.encode("class Config:\n    def")
+    full = Generator(backend).generate(ids, GenerationRequest(max_tokens=24))
+    assert len(full.text) > 8
+    stop = full.text[4:7]
+    streamed = []
+    res = Generator(backend).generate(ids, GenerationRequest(max_tokens=24, stop=[stop], on_token=streamed.append))
+    assert res.finish_reason == "stop"
+    assert res.text == full.text[: full.text.find(stop)]
+    assert "".join(streamed) == res.text  # a partial stop sequence is never streamed
+
+
+def test_stop_token_ids_end_generation(backend):
+    ids = backend.encode("def add(a, b):")
+    full = Generator(backend).generate(ids, GenerationRequest(max_tokens=10))
+    res = Generator(backend).generate(ids, GenerationRequest(max_tokens=10, stop_ids=[full.token_ids[3]]))
+    assert res.finish_reason == "eos"
+    assert res.token_ids == full.token_ids[: full.token_ids.index(full.token_ids[3])]
+
+
+def test_time_budget_ends_generation(backend, monkeypatch):
+    ticks = iter(range(10_000))
+    monkeypatch.setattr(generation.time, "perf_counter", lambda: next(ticks) * 0.1)  # 100 ms per look at the clock
+    ids = backend.encode("def add(a, b):")
+    res = Generator(backend).generate(ids, GenerationRequest(max_tokens=50, time_budget_s=0.75))
+    assert res.finish_reason == "time"
+    assert 0 < len(res.token_ids) < 8
+    zero = Generator(backend).generate(ids, GenerationRequest(max_tokens=50, time_budget_s=0.0))
+    assert zero.finish_reason == "time" and zero.token_ids == []
+
+
+def test_token_budget_and_streamed_text_agree(backend):
+    streamed = []
+    res = Generator(backend).generate(backend.encode("import logging\n"),
+                                      GenerationRequest(max_tokens=7, on_token=streamed.append))
+    assert res.finish_reason == "length" and len(res.token_ids) == 7
+    assert "".join(streamed) == res.text
+
+
+def test_sampling_with_a_seed_repeats_and_differs_from_greedy(backend):
+    ids = backend.encode("def add(a, b):")
+    greedy = Generator(backend).generate(ids, GenerationRequest(max_tokens=16))
+    s1 = Generator(backend).generate(ids, GenerationRequest(max_tokens=16, temperature=1.5, seed=3))
+    s2 = Generator(backend).generate(ids, GenerationRequest(max_tokens=16, temperature=1.5, seed=3))
+    assert s1.token_ids == s2.token_ids
+    assert s1.token_ids != greedy.token_ids
