@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import logging
+import shutil
 import tarfile
 from importlib import metadata
 from pathlib import Path
@@ -198,15 +199,21 @@ def pack(
     data = read_adapter(adapter_dir)
     dest = Path(out_dir or Path.cwd()) / f"{name}-{version}{ARCHIVE_SUFFIX}"
     with tempfile.TemporaryDirectory(prefix="mochi-pack-") as tmp:
-        if not (adapter_dir / WEIGHTS_FILE).is_file():  # PEFT folder: convert to the mlx-lm layout
-            converted = Path(tmp) / "adapter"
-            write_adapter(converted, data)
-            for report in REPORT_FILES:
-                if (adapter_dir / report).is_file():
-                    (converted / report).write_bytes((adapter_dir / report).read_bytes())
-            adapter_dir = converted
-        manifest = build_manifest(adapter_dir, name=name, version=version, adapter_type=adapter_type,
+        stage = Path(tmp) / "adapter"
+        if (adapter_dir / WEIGHTS_FILE).is_file():
+            stage.mkdir()
+            shutil.copyfile(adapter_dir / WEIGHTS_FILE, stage / WEIGHTS_FILE)
+        else:  # PEFT folder: convert to the mlx-lm layout
+            write_adapter(stage, data)
+        for extra in REPORT_FILES:
+            if (adapter_dir / extra).is_file() and not (adapter_dir / extra).is_symlink():
+                shutil.copyfile(adapter_dir / extra, stage / extra)
+        # The packed config names the adapter, so every loader shows it as NAME@VERSION.
+        raw = _read_json(stage / CONFIG_FILE if (stage / CONFIG_FILE).is_file() else adapter_dir / CONFIG_FILE)
+        raw.update({"name": name, "version": version})
+        (stage / CONFIG_FILE).write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")
+        manifest = build_manifest(stage, name=name, version=version, adapter_type=adapter_type,
                                   identity=identity, languages=languages, base_model=base_model)
-        write_archive(adapter_dir, manifest, dest)
+        write_archive(stage, manifest, dest)
     logger.info("packed %s (%d files, %d bytes) into %s", adapter_dir, len(manifest.files), manifest.total_size, dest)
     return dest

@@ -59,8 +59,10 @@ def test_installed_adapter_has_the_same_bytes_and_is_listed(adapter: Path, tmp_p
     archive = pack(adapter, name="acme-api", version="1.0", out_dir=tmp_path, identity=IDENT)
     installed = install_local(archive, expected_base_model="qwen2.5-coder-0.5b")
     assert installed.path == adapters_home() / "acme-api" / "1.0"
-    for name in ("adapter_config.json", "adapters.safetensors", "training.json"):
+    for name in ("adapters.safetensors", "training.json", "eval.json"):
         assert (installed.path / name).read_bytes() == (adapter / name).read_bytes()
+    config = json.loads((installed.path / "adapter_config.json").read_text())
+    assert config == {**json.loads((adapter / "adapter_config.json").read_text()), "name": "acme-api", "version": "1.0"}
     assert not (installed.path / "0000100_adapters.safetensors").exists()
     assert [a.spec for a in list_installed()] == ["acme-api@1.0"]
     assert not [p for p in adapters_home().iterdir() if p.name.startswith(".")], "temporary folder left behind"
@@ -118,3 +120,16 @@ def test_packing_a_folder_without_final_weights_says_what_is_missing(tmp_path: P
 def test_packing_refuses_names_that_are_not_safe_folder_names(adapter: Path, tmp_path: Path) -> None:
     with pytest.raises(DistError, match="invalid adapter name"):
         pack(adapter, name="../x", version="1", out_dir=tmp_path)
+
+
+def test_a_peft_folder_is_converted_to_the_shared_layout_when_packed(tmp_path: Path) -> None:
+    from mochi_model.adapters.format import export_peft, read_adapter
+
+    original = read_adapter(make_adapter(tmp_path / "mlx-layout"))
+    peft_dir = export_peft(original, tmp_path / "peft")
+    assert not (peft_dir / "adapters.safetensors").exists()
+    installed = install_local(pack(peft_dir, name="from-peft", version="1", out_dir=tmp_path, identity=IDENT))
+    loaded = read_adapter(installed.path)
+    assert loaded.config.name == "from-peft"
+    for module, pair in original.modules.items():
+        assert (loaded.modules[module].a == pair.a).all() and (loaded.modules[module].b == pair.b).all()
