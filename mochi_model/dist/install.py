@@ -14,6 +14,7 @@ import json
 import logging
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from mochi_core.paths import adapters_home
@@ -107,6 +108,17 @@ def _stage_folder(source: Path, stage: Path, max_bytes: int) -> dict[str, str]:
     return {k: v for k, v in digests.items() if v}
 
 
+def _remove_stale_temp(home: Path, max_age_s: float = 86400.0) -> None:
+    """Remove temporary folders left by installs that were killed (older than a day)."""
+    now = time.time()
+    for leftover in home.glob(".tmp-install-*"):
+        try:
+            if now - leftover.stat().st_mtime > max_age_s:
+                shutil.rmtree(leftover, ignore_errors=True)
+        except OSError:
+            continue
+
+
 def install_local(
     source: Path,
     *,
@@ -130,6 +142,7 @@ def install_local(
     source = Path(source)
     home = Path(home) if home else adapters_home()
     home.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temp(home)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-install-", dir=home))
     created_parent: Path | None = None
     try:
@@ -158,7 +171,11 @@ def install_local(
                 raise DistError(f"{manifest.name}@{manifest.version} is already installed at {target}; "
                                 "pass --force to replace it")
             target.rename(tmp / "previous")  # moved aside, removed with tmp below
-        stage.rename(target)
+        try:
+            stage.rename(target)
+        except OSError as exc:  # another `mochi install` of the same version won the race
+            raise DistError(f"cannot install into {target} ({exc}); is another install running? "
+                            "run `mochi list` and retry") from exc
         created_parent = None
         logger.info("installed %s@%s into %s", manifest.name, manifest.version, target)
         return InstalledAdapter(manifest.name, manifest.version, target, manifest)

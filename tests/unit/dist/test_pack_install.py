@@ -133,3 +133,15 @@ def test_a_peft_folder_is_converted_to_the_shared_layout_when_packed(tmp_path: P
     assert loaded.config.name == "from-peft"
     for module, pair in original.modules.items():
         assert (loaded.modules[module].a == pair.a).all() and (loaded.modules[module].b == pair.b).all()
+
+
+def test_temporary_folders_of_killed_installs_are_cleaned_up_after_a_day(adapter: Path, tmp_path: Path) -> None:
+    import os
+
+    home = adapters_home()
+    stale, fresh = home / ".tmp-install-old", home / ".tmp-install-running"
+    for folder in (stale, fresh):
+        folder.mkdir(parents=True)
+    os.utime(stale, (0, 0))
+    install_local(pack(adapter, name="acme-api", version="1.0", out_dir=tmp_path, identity=IDENT))
+    assert not stale.exists() and fresh.exists()
