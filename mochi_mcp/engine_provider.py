@@ -142,14 +142,16 @@ def real_engine_factory(config: MochiConfig, root: Path, *, base: str | None = N
                 f"the model loader is not available ({exc}); install the backend: "
                 "pip install 'mochi-code[torch]' (or [mlx] on Apple Silicon)"
             ) from exc
-        adapters = _choose_adapters(config, root, base, project, progress)
+        chosen = _choose_adapters(config, root, base, project, progress)
+        # load_engine takes (folder, weight) pairs; [] = base model only, None = let it decide
+        adapters = None if chosen is None else [(c.path, c.weight) for c in chosen]
         return load_engine(config, root, adapters=adapters)
 
     return factory
 
 
 def _choose_adapters(config: MochiConfig, root: Path, base: str | None, project: str | None,
-                     progress: Progress) -> Any:
+                     progress: Progress) -> list[Any] | None:
     try:
         from mochi_model.dist.autodetect import choose_adapters
     except ImportError:
@@ -158,9 +160,9 @@ def _choose_adapters(config: MochiConfig, root: Path, base: str | None, project:
                                    "not installed in this version") from None
         progress("adapters: none (adapter auto-detection unavailable)")
         return None
-    adapters = choose_adapters(config, root, base=base, project=project)
-    progress(f"adapters: {describe_adapters(adapters)}")
-    return adapters
+    chosen = choose_adapters(config, root, base=base, project=project)
+    progress(f"adapters: {describe_adapters(chosen)}")
+    return list(chosen)
 
 
 def describe_adapters(adapters: Any) -> str:
