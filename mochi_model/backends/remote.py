@@ -19,18 +19,19 @@ import json
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from mochi_model.backends.base import Backend, GenerationRequest, GenerationResult
-from mochi_model.errors import BackendUnavailable, ModelError
+from mochi_model.errors import BackendUnavailable, ModelError, ModelNotFound
 
 logger = logging.getLogger(__name__)
 
 ADAPTER_MODES = ("model", "adapters", "lora_id", "none")
-MAX_SERVER_STOPS = 4  # the OpenAI API takes at most 4 stop strings; more are applied client-side
+# Server families and how each names the adapter of a request.
+SERVERS = {"openai": "model", "vllm": "model", "llama.cpp": "lora_id", "mlx_lm": "adapters"}
 
 
 class RemoteTimeout(ModelError):
@@ -44,9 +45,12 @@ class RemoteSettings:
     Attributes:
         url: base URL such as ``http://127.0.0.1:8080`` (a trailing ``/v1`` is accepted).
         model: the ``model`` field (vLLM: served base name; mlx_lm.server: the model path/repo).
+        server: ``openai`` (any), ``vllm``, ``llama.cpp`` or ``mlx_lm``: picks the default
+            ``adapter_mode`` and works around known quirks (see :meth:`RemoteBackend.generate_text`).
         adapter: adapter used by requests (a name, a folder or a llama.cpp index, per ``adapter_mode``).
         adapter_mode: ``model`` (vLLM: the adapter *is* the model name), ``adapters`` (mlx_lm.server:
-            adapter folder per request), ``lora_id`` (llama.cpp: ``lora: [{id, scale: 1}]``), ``none``.
+            adapter folder per request), ``lora_id`` (llama.cpp: ``lora: [{id, scale: 1}]``), ``none``;
+            empty = the ``server``'s way.
         connect_timeout_s: how long to wait for the TCP connection.
         read_timeout_s: longest silence allowed (first token included) before giving up.
         extra_body: extra JSON fields sent with every request (server-specific knobs).
@@ -54,28 +58,39 @@ class RemoteSettings:
 
     url: str
     model: str = "default_model"
+    server: str = "openai"
     adapter: str | None = None
-    adapter_mode: str = "model"
+    adapter_mode: str = ""
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 60.0
     extra_body: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_options(cls, options: Mapping[str, Any]) -> RemoteSettings:
-        known = {"url", "model", "adapter", "adapter_mode", "connect_timeout_s", "read_timeout_s", "extra_body"}
-        unknown = sorted(set(options) - known - {"tokenizer", "fim_format"})
+    def from_options(cls, options: Mapping[str, Any], default_model: str = "default_model") -> RemoteSettings:
+        """Settings from backend options (``remote_url`` is accepted for ``url``: the loader's key)."""
+        opts = dict(options)
+        if opts.get("remote_url") and not opts.get("url"):
+            opts["url"] = opts["remote_url"]
+        opts.pop("remote_url", None)
+        known = {"url", "model", "server", "adapter", "adapter_mode", "connect_timeout_s", "read_timeout_s",
+                 "extra_body"}
+        unknown = sorted(set(opts) - known - {"tokenizer", "fim_format"})
         if unknown:
             raise ModelError(f"unknown remote backend option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        if not options.get("url"):
+        if not opts.get("url"):
             raise ModelError("the remote backend needs a server URL: set [model] remote_url in .mochi/config.toml "
                              "(e.g. http://127.0.0.1:8080)")
-        return cls(**{k: v for k, v in options.items() if k in known})
+        opts.setdefault("model", default_model)
+        return cls(**{k: v for k, v in opts.items() if k in known})
 
 
 class CompletionsClient:
     """A minimal streaming client for ``/v1/completions`` (stdlib ``http.client``, no dependencies)."""
 
     def __init__(self, settings: RemoteSettings) -> None:
+        if settings.server not in SERVERS:
+            raise ModelError(f"remote server must be one of {', '.join(SERVERS)}, got {settings.server!r}")
+        settings.adapter_mode = settings.adapter_mode or SERVERS[settings.server]
         if settings.adapter_mode not in ADAPTER_MODES:
             raise ModelError(f"remote adapter_mode must be one of {', '.join(ADAPTER_MODES)}, got {settings.adapter_mode!r}")
         url = settings.url if "://" in settings.url else "http://" + settings.url
@@ -88,18 +103,21 @@ class CompletionsClient:
         self._host, self._port = parts.hostname, parts.port
         self._path = urlsplit(self.endpoint).path
 
-    def body(self, prompt: str, req: GenerationRequest, adapter: str | None) -> dict[str, Any]:
-        """The JSON body of one streamed request."""
+    def body(self, prompt: str, req: GenerationRequest, adapter: str | None, *, stream: bool = True) -> dict[str, Any]:
+        """The JSON body of one request.
+
+        Stop sequences are not sent: servers report ``finish_reason: "stop"`` for EOS and for a stop
+        string alike, so they are applied here, and closing the stream ends the server's work.
+        """
         s = self.settings
         body: dict[str, Any] = {"model": s.model, "prompt": prompt, "max_tokens": max(1, req.max_tokens),
-                                "temperature": float(req.temperature), "stream": True}
+                                "temperature": float(req.temperature), "stream": stream}
+        if stream:
+            body["stream_options"] = {"include_usage": True}
         if req.temperature > 0 and req.top_p < 1.0:
             body["top_p"] = float(req.top_p)
         if req.seed is not None:
             body["seed"] = int(req.seed)
-        stops = [x for x in req.stop if x][:MAX_SERVER_STOPS]
-        if stops:
-            body["stop"] = stops
         if adapter and s.adapter_mode == "model":
             body["model"] = adapter
         elif adapter and s.adapter_mode == "adapters":
@@ -113,8 +131,7 @@ class CompletionsClient:
         cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
         return cls(self._host or "", self._port, timeout=self.settings.connect_timeout_s)
 
-    def events(self, conn: http.client.HTTPConnection, body: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-        """POST ``body`` on ``conn`` and yield each server-sent event's JSON."""
+    def _open(self, conn: http.client.HTTPConnection, body: Mapping[str, Any]) -> http.client.HTTPResponse:
         read_s = self.settings.read_timeout_s
         try:
             conn.connect()
@@ -133,6 +150,27 @@ class CompletionsClient:
             detail = resp.read(2000).decode("utf-8", "replace").strip()
             raise ModelError(f"the completion server at {self.endpoint} refused the request "
                              f"(HTTP {resp.status}): {detail or resp.reason}")
+        return resp
+
+    def post_json(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """One non-streamed request; the decoded JSON answer."""
+        conn = self.connect()
+        try:
+            resp = self._open(conn, {**body, "stream": False})
+            try:
+                return dict(json.loads(resp.read()))
+            except TimeoutError as exc:
+                raise RemoteTimeout(f"the completion server at {self.endpoint} went silent for more than "
+                                    f"{self.settings.read_timeout_s:g} s") from exc
+            except ValueError as exc:
+                raise ModelError(f"the completion server at {self.endpoint} sent invalid JSON ({exc})") from exc
+        finally:
+            conn.close()
+
+    def events(self, conn: http.client.HTTPConnection, body: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        """POST ``body`` on ``conn`` and yield each server-sent event's JSON."""
+        read_s = self.settings.read_timeout_s
+        resp = self._open(conn, body)
         while True:
             try:
                 raw = resp.readline()
@@ -158,17 +196,19 @@ class CompletionsClient:
 
 
 class ApproxTokenizer:
-    """Stand-in when no local tokenizer is given: ~4 characters per token, FIM tokens in the vocab."""
+    """Stand-in when no local tokenizer is given: ~4 characters per token; knows the FIM format's
+    special tokens so the engine detects the format and names its stop tokens."""
 
     def __init__(self, special_tokens: Sequence[str] = ()) -> None:
-        self._vocab = {t: i for i, t in enumerate(special_tokens)}
+        self._vocab = {t: i for i, t in enumerate(dict.fromkeys(special_tokens))}
+        self._names = {i: t for t, i in self._vocab.items()}
         self.eos_token_id = None
 
     def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
-        return [0] * ((len(text) + 3) // 4)
+        return [-1] * ((len(text) + 3) // 4)
 
     def decode(self, ids: Sequence[int], skip_special_tokens: bool = False) -> str:
-        raise ModelError("the remote backend has no local tokenizer; give options['tokenizer'] a model folder")
+        return "".join(self._names.get(i, "") for i in ids)
 
     def get_vocab(self) -> dict[str, int]:
         return dict(self._vocab)
@@ -198,6 +238,7 @@ class RemoteBackend(Backend):
         if req.cancel is not None and req.cancel.cancelled:
             return GenerationResult(text="", finish_reason="cancelled")
         stops = [s for s in req.stop if s] + self._stop_id_strings(req.stop_ids)
+        lead_space = self._mlx_lm_lead_space(prompt, req)
         body = self.client.body(prompt, req, self.adapter)
         text, emitted, reason, first, usage = "", 0, "eos", 0.0, {}
         conn = self.client.connect()
@@ -207,6 +248,8 @@ class RemoteBackend(Backend):
                 choice = (event.get("choices") or [{}])[0]
                 piece = choice.get("text") or ""
                 if piece:
+                    if not first and lead_space and not piece.startswith(" "):
+                        piece = " " + piece
                     first = first or time.perf_counter()
                     text += piece
                     cut = _stop_cut(text, stops, req)
@@ -215,9 +258,10 @@ class RemoteBackend(Backend):
                         break
                     emitted = _emit(req, text, emitted, stops)
                 if choice.get("finish_reason"):
-                    # Servers report "stop" for EOS and for their own stop strings alike.
+                    # "stop" means EOS here (stop strings are applied on this side); the usage
+                    # event may still follow, so the stream is read to its end.
                     reason = "length" if choice["finish_reason"] == "length" else "eos"
-                    break
+                    continue
                 if req.cancel is not None and req.cancel.cancelled:
                     reason = "cancelled"
                     break
@@ -237,9 +281,27 @@ class RemoteBackend(Backend):
             cached_tokens=int(details.get("cached_tokens") or 0),
             prefill_ms=(first - t0) * 1000, decode_ms=(t1 - first) * 1000)
 
+    def _mlx_lm_lead_space(self, prompt: str, req: GenerationRequest) -> bool:
+        """Whether mlx_lm.server will drop a leading space from this (greedy) completion.
+
+        Its streaming BPE detokenizer trims the first token's leading space, which matters in
+        code (``return`` + `` a``). The first token's id only comes back without streaming, so a
+        one-token request (served from the server's prompt cache by the stream that follows)
+        tells whether the completion starts with a space. Needs a local tokenizer and greedy decoding.
+        """
+        if (self.settings.server != "mlx_lm" or req.temperature > 0 or isinstance(self.tokenizer, ApproxTokenizer)
+                or (req.cancel is not None and req.cancel.cancelled)):
+            return False
+        probe = self.client.body(prompt, replace(req, max_tokens=1), self.adapter, stream=False)
+        answer = self.client.post_json({**probe, "logprobs": True})
+        try:
+            token = int(answer["choices"][0]["logprobs"]["content"][0]["id"])
+        except (KeyError, IndexError, TypeError, ValueError):
+            return False
+        return self.decode([token]).startswith(" ")
+
     def _stop_id_strings(self, ids: Sequence[int]) -> list[str]:
-        if not ids or isinstance(self.tokenizer, ApproxTokenizer):
-            return []
+        """Stop token ids (EOS, FIM end tokens) as text: servers may print special tokens."""
         return [s for s in (self.decode([i]) for i in ids) if s]
 
     # Adapters live on the server: a stack maps to one served (merged) adapter by name.
@@ -299,20 +361,36 @@ def _load_tokenizer(folder: str | None, fim_format: str | None) -> Any:
     from mochi_model.fim import FIM_FORMATS
 
     fmt = FIM_FORMATS.get(fim_format or "qwen")
-    specials = (fmt.prefix, fmt.suffix, fmt.middle) if fmt is not None else ()
+    specials = (fmt.prefix, fmt.suffix, fmt.middle, *fmt.stop_tokens) if fmt is not None else ()
     return ApproxTokenizer(specials)
+
+
+def _served_model_name(source: Any) -> str:
+    """The ``model`` field to send by default: the configured model (a preset → its hub repo id,
+    which is the name vLLM serves it under), or mlx_lm.server's ``default_model``."""
+    model_id = str(getattr(source, "model_id", "") or "") if source is not None else ""
+    if not model_id:
+        return "default_model"
+    from mochi_model.presets import get_preset
+
+    try:
+        preset = get_preset(model_id)
+    except ModelNotFound:  # not a preset name: a served name or model path, sent as given
+        return model_id
+    return preset.repos.get("torch") or model_id
 
 
 def load_backend(source: Any, *, device: str = "auto", dtype: str = "auto",
                  options: dict[str, Any] | None = None) -> RemoteBackend:
     """A :class:`RemoteBackend` from ``options`` (see :class:`RemoteSettings`).
 
-    ``options['tokenizer']`` (a local model folder) gives exact token counts and FIM detection; by
-    default the ``source`` folder is used when it is local, else an approximation with the
+    ``options['model']`` defaults to the configured model (``[model] path``, else the preset's hub
+    id). ``options['tokenizer']`` (a local model folder) gives exact token counts; by default the
+    ``source`` folder is used when it holds a tokenizer, else an approximation that knows the
     ``options['fim_format']`` tokens (default ``qwen``). ``device``/``dtype`` do not apply.
     """
     options = dict(options or {})
-    settings = RemoteSettings.from_options(options)
+    settings = RemoteSettings.from_options(options, default_model=_served_model_name(source))
     folder = options.get("tokenizer")
     if folder is None and source is not None:
         local = getattr(source, "path", None) or (source if isinstance(source, (str, Path)) else None)

@@ -28,6 +28,7 @@ class Script:
     def __init__(self) -> None:
         self.pieces: list[str] = ["def ", "add", "(a, b):", "\n    ", "return a + b", "\n"]
         self.finish = "stop"
+        self.first_id = 0
         self.status = 200
         self.gate: threading.Event | None = None  # when given: wait for it before the second piece
         self.silent = False  # accept the request, never answer
@@ -47,6 +48,13 @@ def server() -> Iterator[tuple[str, Script]]:
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             script.bodies.append(body)
+            if not body.get("stream"):  # mlx_lm-style one-token probe: the token id comes back
+                answer = {"choices": [{"index": 0, "text": script.pieces[0].lstrip(), "finish_reason": "length",
+                                       "logprobs": {"content": [{"id": script.first_id, "logprob": -0.5}]}}]}
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(json.dumps(answer).encode())
+                return
             if script.silent:
                 script.release.wait(WAIT)
                 return
@@ -100,6 +108,7 @@ def test_a_streamed_completion_comes_back_whole_with_usage(server):
     assert "".join(seen) == res.text
     assert res.finish_reason == "eos" and res.prompt_tokens == 7 and res.cached_tokens == 3
     assert script.bodies[0]["stream"] is True and script.bodies[0]["prompt"] == "def "
+    assert script.bodies[0]["model"] == "default_model" and len(script.bodies) == 1  # no probe for openai
 
 
 def test_stop_sequences_cut_the_text_and_are_never_streamed(server):
@@ -108,15 +117,33 @@ def test_stop_sequences_cut_the_text_and_are_never_streamed(server):
     res = _backend(url).generate_text("x", GenerationRequest(stop=["\n    return"], on_token=seen.append))
     assert res.text == "def add(a, b):" and res.finish_reason == "stop"
     assert "".join(seen) == res.text
-    assert script.bodies[0]["stop"] == ["\n    return"]
+    # applied here: servers say "stop" for EOS and stop strings alike, so they are not sent
+    assert "stop" not in script.bodies[0]
 
 
-def test_more_than_four_stop_strings_are_applied_on_the_client(server):
+def test_stop_token_ids_and_a_stop_predicate_cut_the_text_too(server):
     url, script = server
-    stops = ["zz1", "zz2", "zz3", "zz4", "b):"]
-    res = _backend(url).generate_text("x", GenerationRequest(stop=stops))
-    assert res.text == "def add(a, " and res.finish_reason == "stop"
-    assert script.bodies[0]["stop"] == stops[:4]
+    script.pieces = ["a = 1", "\n", "<|endoftext|>", "junk"]
+    backend = _backend(url)
+    eos = backend.token_id("<|endoftext|>")
+    assert eos is not None
+    res = backend.generate_text("x", GenerationRequest(stop_ids=[eos]))
+    assert res.text == "a = 1\n" and res.finish_reason == "stop"
+    res = backend.generate_text("x", GenerationRequest(stop_fn=lambda t: t.find("\n") if "\n" in t else None))
+    assert res.text == "a = 1" and res.finish_reason == "stop"
+
+
+def test_mlx_lm_servers_get_back_the_leading_space_their_detokenizer_drops(server, tiny_model_dir):
+    url, script = server
+    backend = load_backend(None, options={"url": url, "server": "mlx_lm", "tokenizer": str(tiny_model_dir)})
+    script.pieces = ["greet", "()"]  # what mlx_lm.server streams when the first token is " greet"
+    script.first_id = backend.encode(" greet")[0]
+    assert backend.decode([script.first_id]) == " greet"
+    assert backend.generate_text("x", GenerationRequest(max_tokens=4)).text == " greet()"
+    probe, stream = script.bodies
+    assert probe["stream"] is False and probe["logprobs"] is True and probe["max_tokens"] == 1
+    script.first_id = backend.encode("greet")[0]
+    assert backend.generate_text("x", GenerationRequest(max_tokens=4)).text == "greet()"
 
 
 def test_cancelling_mid_stream_closes_the_connection(server):
@@ -152,14 +179,14 @@ def test_an_http_error_carries_the_servers_message(server):
         _backend(url).generate_text("x", GenerationRequest())
 
 
-@pytest.mark.parametrize(("mode", "field", "value"), [
-    ("model", "model", "team-python"), ("adapters", "adapters", "team-python"),
-    ("lora_id", "lora", [{"id": 2, "scale": 1.0}])])
-def test_the_adapter_is_named_per_request_the_way_each_server_expects(server, mode, field, value):
+@pytest.mark.parametrize(("flavor", "field", "value"), [
+    ("vllm", "model", "team-python"), ("mlx_lm", "adapters", "team-python"),
+    ("llama.cpp", "lora", [{"id": 2, "scale": 1.0}])])
+def test_the_adapter_is_named_per_request_the_way_each_server_expects(server, flavor, field, value):
     url, script = server
-    backend = _backend(url + "/v1", model="qwen-base", adapter_mode=mode)
+    backend = _backend(url + "/v1", model="qwen-base", server=flavor)
     backend.generate_text("x", GenerationRequest(max_tokens=3))
-    backend.use_adapter("2" if mode == "lora_id" else "team-python")
+    backend.use_adapter("2" if flavor == "llama.cpp" else "team-python")
     backend.generate_text("x", GenerationRequest(max_tokens=3, temperature=0.5, top_p=0.9, seed=1))
     first, second = script.bodies
     assert first["model"] == "qwen-base" and "adapters" not in first and "lora" not in first
@@ -174,6 +201,8 @@ def test_a_missing_url_or_bad_option_is_reported_with_the_config_key():
         load_backend(None, options={"url": "http://127.0.0.1:1", "adaptor": "x"})
     with pytest.raises(ModelError, match="adapter_mode"):
         load_backend(None, options={"url": "http://127.0.0.1:1", "adapter_mode": "peft"})
+    with pytest.raises(ModelError, match="vllm"):
+        load_backend(None, options={"url": "http://127.0.0.1:1", "server": "tgi"})
 
 
 def test_without_a_local_tokenizer_the_fim_tokens_are_known_and_counts_are_estimated():
