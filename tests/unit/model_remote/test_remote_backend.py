@@ -211,3 +211,22 @@ def test_without_a_local_tokenizer_the_fim_tokens_are_known_and_counts_are_estim
     backend = load_backend(None, options={"url": "http://127.0.0.1:1"})
     assert detect_fim_format(backend.tokenizer.get_vocab()).name == "qwen"
     assert len(backend.encode("x" * 40)) == 10
+
+
+def test_a_project_configured_for_remote_completes_through_the_engine(server, tmp_path):
+    from mochi_core.config import config_from_dict
+    from mochi_model.loader import load_engine
+
+    url, script = server
+    script.pieces = ["a + b", "\n", "\n", "print(1)"]
+    config, problems = config_from_dict({"model": {"backend": "remote", "remote_url": url}})
+    assert not problems
+    engine = load_engine(config, tmp_path, adapters=[])
+    comp = engine.complete_fim("def add(a, b):\n    return ", "\n", max_tokens=16)
+    assert comp.text == "a + b" and comp.extra["fim_format"] == "qwen"
+    sent = script.bodies[0]
+    assert sent["prompt"] == "<|fim_prefix|>def add(a, b):\n    return <|fim_suffix|>\n<|fim_middle|>"
+    from mochi_model.presets import get_preset
+
+    # the default preset, named the way vLLM serves it (its hub repo id)
+    assert sent["model"] == get_preset(config.model.preset).repos["torch"] and "/" in sent["model"]
