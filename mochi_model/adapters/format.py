@@ -219,12 +219,15 @@ def read_adapter(path: Path) -> AdapterData:
         return import_peft(path)
     try:
         raw = json.loads(cfg_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise AdapterError(f"{cfg_file}: cannot read ({exc})") from exc
+    config = AdapterConfig.from_json(raw, str(cfg_file))
+    try:
         tensors = load_file(str(path / WEIGHTS_FILE))
     except FileNotFoundError as exc:
         raise AdapterError(f"{path}: missing {WEIGHTS_FILE}") from exc
     except (OSError, ValueError) as exc:
-        raise AdapterError(f"{path}: cannot read adapter ({exc})") from exc
-    config = AdapterConfig.from_json(raw, str(cfg_file))
+        raise AdapterError(f"{path}: cannot read adapter weights ({exc})") from exc
     modules: dict[str, LoraPair] = {}
     for key in sorted(k for k in tensors if k.endswith(".lora_a")):
         module = key[: -len(".lora_a")]
