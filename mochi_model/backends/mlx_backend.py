@@ -220,7 +220,7 @@ def load_backend(source: Any, *, device: str = "auto", dtype: str = "auto",
     """Load ``source`` (a ResolvedModel, local HF folder or hub repo id) with mlx-lm.
 
     Args:
-        source: where the weights are; GGUF files are refused (use the torch backend or an MLX repo).
+        source: where the weights are; a GGUF ResolvedModel is loaded from its converted HF folder.
         device: ``cpu`` forces MLX's CPU device; anything else keeps MLX's default (the GPU on a Mac).
         dtype: ``auto`` keeps the stored dtype; ``float32``/``bfloat16``/``float16`` cast floating weights.
         options: unused for now (kept for the common ``load_backend`` signature).
@@ -230,6 +230,12 @@ def load_backend(source: Any, *, device: str = "auto", dtype: str = "auto",
         ModelNotFound: the folder or repo cannot be found.
     """
     mx, mlx_lm = _import_mlx()
+    if getattr(source, "is_gguf", False):
+        # mlx-lm reads safetensors folders: use the HF folder the GGUF is converted to once (the
+        # conversion itself runs on transformers + torch; a folder converted earlier needs neither).
+        from mochi_model.sources import convert_gguf
+
+        source = convert_gguf(source)
     where, revision = _source_location(source)
     if where.endswith(".gguf"):
         raise ModelError(f"the MLX backend cannot load GGUF files ({where}); use --backend torch, "
