@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.dist.helpers import good_members, make_adapter, tar_gz
+from tests.unit.model_dist.helpers import good_members, make_adapter, tar_gz
 
 pytest.importorskip("s3fs")
 moto_server = pytest.importorskip("moto.server")

@@ -15,7 +15,7 @@ from mochi_model.dist.identity import ProjectIdentity
 from mochi_model.dist.install import install_local
 from mochi_model.dist.pack import pack
 from mochi_model.dist.sources import fetch, upload
-from tests.unit.dist.helpers import make_adapter
+from tests.unit.model_dist.helpers import make_adapter
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -15,7 +15,7 @@ from mochi_model.dist.install import install_local
 from mochi_model.dist.manifest import SCHEMA_VERSION, parse_manifest
 from mochi_model.dist.pack import pack, sha256_file
 from mochi_model.dist.registry import list_installed, resolve, uninstall
-from tests.unit.dist.helpers import BASE, make_adapter
+from tests.unit.model_dist.helpers import BASE, make_adapter
 
 IDENT = ProjectIdentity(name="acme-api", git_remote="github.com/acme/api")
 

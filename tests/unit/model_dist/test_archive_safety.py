@@ -13,7 +13,7 @@ import pytest
 from mochi_core.paths import adapters_home
 from mochi_model.dist.errors import ChecksumMismatch, DistError, ManifestError, UnsafeArchive
 from mochi_model.dist.install import install_local
-from tests.unit.dist.helpers import BASE, file_member, good_members, manifest_for, tar_gz
+from tests.unit.model_dist.helpers import BASE, file_member, good_members, manifest_for, tar_gz
 
 
 def _refused(archive: Path, error: type[DistError], match: str, **kwargs) -> None:

@@ -19,7 +19,7 @@ from mochi_model.dist.identity import (
 )
 from mochi_model.dist.install import install_local
 from mochi_model.dist.pack import pack
-from tests.unit.dist.helpers import BASE, make_adapter
+from tests.unit.model_dist.helpers import BASE, make_adapter
 
 OTHER_BASE = "Qwen/Qwen2.5-Coder-1.5B-Instruct"
 

@@ -12,7 +12,7 @@ from mochi_model.dist.identity import ProjectIdentity
 from mochi_model.dist.install import install_local
 from mochi_model.dist.pack import pack
 from mochi_model.dist.sources import fetch, upload
-from tests.unit.dist.helpers import make_adapter
+from tests.unit.model_dist.helpers import make_adapter
 
 pytest.importorskip("s3fs")
 moto_server = pytest.importorskip("moto.server")
