@@ -14,6 +14,7 @@ Downloads are streamed to a temporary file with a byte cap; fetch never writes o
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import urllib.error
 import urllib.request
@@ -127,10 +128,11 @@ def _fetch_hf(url: str, workdir: Path) -> Path:
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     repo, filename, revision = _parse_hf(url)
+    endpoint = os.environ.get("HF_ENDPOINT") or None  # a self-hosted hub mirror, read at call time
     try:
         if not filename:
-            filename = _pick_archive(HfApi().list_repo_files(repo, revision=revision), url)
-        local = hf_hub_download(repo, filename, revision=revision, local_dir=workdir)
+            filename = _pick_archive(HfApi(endpoint=endpoint).list_repo_files(repo, revision=revision), url)
+        local = hf_hub_download(repo, filename, revision=revision, local_dir=workdir, endpoint=endpoint)
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
         raise SourceError(f"cannot download {url} from Hugging Face: {exc}") from exc
     return Path(local)
@@ -193,7 +195,7 @@ def upload(archive: Path, dest: str, *, storage_options: dict[str, Any] | None =
 
         repo, filename, revision = _parse_hf(target if not dest.endswith("/") else dest)
         try:
-            HfApi().upload_file(path_or_fileobj=str(archive), path_in_repo=filename or archive.name,
+            HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None).upload_file(path_or_fileobj=str(archive), path_in_repo=filename or archive.name,
                                 repo_id=repo, revision=revision)
         except (HfHubHTTPError, OSError) as exc:
             raise SourceError(f"cannot upload to {dest}: {exc}") from exc
