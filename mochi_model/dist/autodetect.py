@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,10 @@ class ChosenAdapter:
     name: str
     version: str
     reason: str
+
+    def __iter__(self) -> Iterator[Path | float]:
+        """Unpacks as ``(path, weight)``, the pair ``mochi_model.loader.load_engine(adapters=...)`` takes."""
+        return iter((self.path, self.weight))
 
 
 @dataclass

@@ -147,3 +147,11 @@ def test_the_configured_base_model_is_the_presets_canonical_id_unless_a_path_is_
     assert configured_base_model(config) == BASE
     config.model.path = "/models/x.gguf"
     assert configured_base_model(config) == "/models/x.gguf"
+
+
+def test_a_chosen_adapter_unpacks_as_the_path_and_weight_pair_load_engine_takes(
+    many_installed: None, project_root: Path
+) -> None:
+    chosen = choose_adapters(MochiConfig(), project_root)
+    pairs = [(path, weight) for path, weight in chosen]
+    assert pairs == [(c.path, c.weight) for c in chosen] and len(pairs) == 2
