@@ -16,8 +16,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from mochi_core.config import IndexSection
 from mochi_index.parse import Parsed, content_hash, parse_bytes, parse_many
+from mochi_index.schema import concat_rows, parse_to_rows
 from mochi_index.store import Store
 from mochi_index.types import IndexStats
 from mochi_index.walk import FileEntry, discover
@@ -75,18 +78,19 @@ def run_update(store: Store, root: Path, cfg: IndexSection, *, full: bool = Fals
     stats.workers = n_workers
     done = 0
     batch: list[Parsed] = []
-    for parsed in _parse_all(root, to_parse, cfg.chunk_tokens, n_workers):
-        batch.append(parsed)
-        if parsed.skip:
-            skipped[parsed.skip] += 1
+    parts: list[dict[str, pa.Table]] = []
+    for parsed, rows in _parse_all(root, to_parse, cfg.chunk_tokens, n_workers):
+        batch += parsed
+        parts.append(rows)
+        skipped.update(p.skip for p in parsed if p.skip)
         if len(batch) >= BATCH_FILES:
-            store.write(batch, [])
+            store.write(batch, [], known=known, rows=concat_rows(parts))
             done += len(batch)
-            batch = []
+            batch, parts = [], []
             if progress:
                 progress(done, len(to_parse))
     if batch:
-        store.write(batch, [])
+        store.write(batch, [], known=known, rows=concat_rows(parts))
         done += len(batch)
         if progress:
             progress(done, len(to_parse))
@@ -107,22 +111,22 @@ def _touched(row: dict[str, Any], e: FileEntry) -> Parsed:
     return Parsed(path=e.rel, language=e.language, content_hash=row["content_hash"], size=e.size, mtime_ns=e.mtime_ns)
 
 
-def _parse_all(root: Path, entries: list[FileEntry], chunk_tokens: int, workers: int) -> Iterator[Parsed]:
+def _parse_all(root: Path, entries: list[FileEntry], chunk_tokens: int,
+               workers: int) -> Iterator[tuple[list[Parsed], dict[str, pa.Table]]]:
     jobs = [(e.rel, e.language) for e in entries]
+    tasks = [jobs[i: i + POOL_TASK_FILES] for i in range(0, len(jobs), POOL_TASK_FILES)]
     if workers <= 1 or len(jobs) < POOL_MIN_FILES:
-        for rel, lang in jobs:
-            yield parse_many(str(root), [(rel, lang)], chunk_tokens)[0]
+        for task in tasks:
+            yield parse_to_rows(str(root), task, chunk_tokens)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     # forkserver: never fork a process that already runs LanceDB's threads.
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["mochi_index.parse"])
-    tasks = [jobs[i: i + POOL_TASK_FILES] for i in range(0, len(jobs), POOL_TASK_FILES)]
+    ctx.set_forkserver_preload(["mochi_index.schema"])
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        for result in pool.map(parse_many, [str(root)] * len(tasks), tasks, [chunk_tokens] * len(tasks)):
-            yield from result
+        yield from pool.map(parse_to_rows, [str(root)] * len(tasks), tasks, [chunk_tokens] * len(tasks))
 
 
 def parse_one(root: Path, entry: FileEntry | None, rel: str, language: str, text: str | None,

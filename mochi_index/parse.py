@@ -15,6 +15,7 @@ from mochi_index.chunks import make_chunks
 from mochi_index.languages import parser_for
 from mochi_index.patterns import Site, mine_sites
 from mochi_index.symbols import extract_symbols
+from mochi_index.terms import terms
 from mochi_index.types import Chunk, Symbol
 from mochi_index.walk import classify_content
 
@@ -32,6 +33,11 @@ class Parsed:
     symbols: list[Symbol] = field(default_factory=list)
     chunks: list[Chunk] = field(default_factory=list)
     sites: list[Site] = field(default_factory=list)
+    terms: list[str] = field(default_factory=list)  # FTS terms per chunk (computed in the worker)
+    counts: tuple[int, int, int] | None = None  # (symbols, chunks, sites) once the lists were turned into rows
+
+    def row_counts(self) -> tuple[int, int, int]:
+        return self.counts if self.counts is not None else (len(self.symbols), len(self.chunks), len(self.sites))
 
 
 def content_hash(data: bytes) -> str:
@@ -60,6 +66,7 @@ def parse_bytes(path: str, language: str, data: bytes, chunk_tokens: int, *, che
     out.symbols = extract_symbols(root, path, language)
     out.chunks = make_chunks(root, text, path, language, chunk_tokens)
     out.sites = mine_sites(root, language)
+    out.terms = [terms(c.text) for c in out.chunks]
     return out
 
 

@@ -13,14 +13,41 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tree_sitter import Node
 
+_QUERIES = {
+    "python": "(call) @call (raise_statement) @x (except_clause) @x (decorator) @x (aliased_import) @x "
+              "(function_definition) @fn",
+    "javascript": "(call_expression) @call (throw_statement) @x (catch_clause) @x (decorator) @x "
+                  "(namespace_import) @x (import_specifier) @x (function_declaration) @fn (method_definition) @fn "
+                  "(arrow_function) @fn (function_expression) @fn",
+    "go": "(call_expression) @call (if_statement) @x (import_spec) @x (function_declaration) @fn "
+          "(method_declaration) @fn (func_literal) @fn",
+    "rust": "(call_expression) @call (macro_invocation) @call (attribute_item) @x (use_as_clause) @x "
+            "(function_item) @fn (closure_expression) @fn",
+    "java": "(method_invocation) @call (throw_statement) @x (catch_clause) @x (marker_annotation) @x "
+            "(annotation) @x (method_declaration) @fn (constructor_declaration) @fn (lambda_expression) @fn",
+}
+_QUERIES["typescript"] = _QUERIES["tsx"] = _QUERIES["javascript"]
+_compiled: dict[str, Any] = {}
+
+
+def _query(language: str) -> Any:
+    """A cursor over the compiled pattern query of ``language`` (tree traversal happens in C)."""
+    if language not in _compiled:
+        from tree_sitter import Query, QueryCursor
+
+        from mochi_index.languages import parser_for
+
+        lang = parser_for(language).language
+        _compiled[language] = QueryCursor(Query(lang, _QUERIES[language]))
+    return _compiled[language]
+
+
 CALLS = {"call", "call_expression", "method_invocation", "macro_invocation"}
-FUNCTIONS = {"function_definition", "function_declaration", "method_declaration", "method_definition",
-             "function_item", "arrow_function", "function_expression", "constructor_declaration"}
 _LOG = re.compile(
     r"^(?:self\.|this\.)?_?(?:logger|log|logging|LOG|LOGGER|console|slog)\."
     r"(?:debug|info|warning|warn|error|exception|critical|fatal|trace|log|print\w*|fatal\w*|error\w*"
@@ -89,22 +116,31 @@ class _Miner:
         else:
             site.count += 1
 
-    def walk(self, node: Node, calls: list[str] | None) -> None:
-        t = node.type
-        if t in FUNCTIONS:
-            calls = []
-        elif t in CALLS:
-            name = callee(node)
-            if name:
+    def run(self, root: Node) -> None:
+        """Visit the captured nodes in source order; calls are grouped by their innermost function."""
+        captured = _query(self.language).captures(root)
+        events: list[tuple[int, int, str, Node]] = []
+        for tag, nodes in captured.items():
+            events.extend((n.start_byte, -n.end_byte, tag, n) for n in nodes)
+        events.sort(key=lambda e: (e[0], e[1]))
+        stack: list[tuple[int, list[str]]] = []  # (end byte, calls so far) of enclosing functions
+        for start, neg_end, tag, node in events:
+            while stack and stack[-1][0] <= start:
+                stack.pop()
+            if tag == "fn":
+                stack.append((-neg_end, []))
+            elif tag == "call":
+                name = callee(node)
+                if not name:
+                    continue
                 self.call(name, node)
-                if calls is not None:
+                if stack:
+                    calls = stack[-1][1]
                     if calls and calls[-1] != name:
                         self.add("call_sequence", f"{calls[-1]} → {name}", node)
                     calls.append(name)
-        else:
-            self.other(t, node)
-        for child in node.named_children:
-            self.walk(child, calls)
+            else:
+                self.other(node.type, node)
 
     def call(self, name: str, node: Node) -> None:
         if _LOG.match(name) or _LOG_MACROS.match(name):
@@ -146,8 +182,7 @@ class _Miner:
             if ptype is not None:  # Java: catch (IOException e)
                 what = " ".join(_text(ptype).split()[:-1])
             else:
-                what = ""
-                _ = param
+                what = _text(param.child_by_field_name("type")) if param is not None else ""
             block = node.child_by_field_name("body") or next((c for c in node.named_children if c.type == "block"), None)
             self.add("error_catch", f"catch ({what}): {_handler(block)}" if what else f"catch: {_handler(block)}", node)
         elif t == "if_statement" and self.language == "go":
@@ -179,5 +214,5 @@ class _Miner:
 def mine_sites(root: Node, language: str) -> list[Site]:
     """Pattern sites of one parsed file."""
     miner = _Miner(language)
-    miner.walk(root, None)
+    miner.run(root)
     return list(miner.sites.values())

@@ -7,13 +7,13 @@ detected later (counts or hashes disagree) and repaired by :meth:`Store.repair`.
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
 import pyarrow as pa
 
 from mochi_index.parse import Parsed
+from mochi_index.terms import terms
 
 SCHEMA_VERSION = 1
 
@@ -44,27 +44,12 @@ PATTERNS = pa.schema([
 CONTENT_TABLES = {"symbols": SYMBOLS, "chunks": CHUNKS, "pattern_sites": SITES}
 ALL_TABLES = {"files": FILES, **CONTENT_TABLES, "patterns": PATTERNS}
 
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
-
-
-def terms(text: str) -> str:
-    """Search terms of code: each identifier, plus its snake/camel parts (``loadConfig`` → load config)."""
-    out: list[str] = []
-    for ident in _IDENT.findall(text):
-        out.append(ident)
-        parts = [p for chunk in ident.split("_") for p in _PARTS.findall(chunk)]
-        if len(parts) > 1:
-            out.extend(parts)
-    return " ".join(out)
-
-
 def files_rows(batch: list[Parsed]) -> pa.Table:
     now = time.time()
     return pa.Table.from_pylist([{
         "path": p.path, "language": p.language, "content_hash": p.content_hash, "size": p.size,
-        "mtime_ns": p.mtime_ns, "indexed_at": now, "skip": p.skip, "n_symbols": len(p.symbols),
-        "n_chunks": len(p.chunks), "n_sites": len(p.sites),
+        "mtime_ns": p.mtime_ns, "indexed_at": now, "skip": p.skip, "n_symbols": p.row_counts()[0],
+        "n_chunks": p.row_counts()[1], "n_sites": p.row_counts()[2],
     } for p in batch], schema=FILES)
 
 
@@ -79,16 +64,32 @@ def content_rows(batch: list[Parsed]) -> dict[str, pa.Table]:
                         "signature": s.signature, "docstring": s.docstring, "path": s.path,
                         "language": s.language, "start_line": s.start_line, "end_line": s.end_line,
                         "parent": s.parent, "file_hash": h})
-        for c in p.chunks:
+        for c, t in zip(p.chunks, p.terms or [terms(c.text) for c in p.chunks], strict=True):
             chk.append({"id": c.id, "path": c.path, "language": c.language, "start_line": c.start_line,
                         "end_line": c.end_line, "text": c.text, "symbol": c.symbol,
-                        "terms": terms(c.text), "file_hash": h})
-        for t in p.sites:
-            sit.append({"kind": t.kind, "key": t.key, "language": p.language, "path": p.path,
-                        "line": t.line, "count": t.count, "snippet": t.snippet, "file_hash": h})
+                        "terms": t, "file_hash": h})
+        for st in p.sites:
+            sit.append({"kind": st.kind, "key": st.key, "language": p.language, "path": p.path,
+                        "line": st.line, "count": st.count, "snippet": st.snippet, "file_hash": h})
     return {"symbols": pa.Table.from_pylist(sym, schema=SYMBOLS),
             "chunks": pa.Table.from_pylist(chk, schema=CHUNKS),
             "pattern_sites": pa.Table.from_pylist(sit, schema=SITES)}
+
+
+def parse_to_rows(root: str, jobs: list[tuple[str, str]], chunk_tokens: int) -> tuple[list[Parsed], dict[str, pa.Table]]:
+    """Pool task: parse files and build their Arrow rows here, so only compact tables cross processes."""
+    from mochi_index.parse import parse_many
+
+    parsed = parse_many(root, jobs, chunk_tokens)
+    rows = content_rows(parsed)
+    for p in parsed:
+        p.counts = p.row_counts()
+        p.symbols, p.chunks, p.sites, p.terms = [], [], [], []
+    return parsed, rows
+
+
+def concat_rows(parts: list[dict[str, pa.Table]]) -> dict[str, pa.Table]:
+    return {name: pa.concat_tables([p[name] for p in parts]) for name in parts[0]} if parts else {}
 
 
 def sql_str(value: str) -> str:

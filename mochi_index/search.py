@@ -11,11 +11,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mochi_index.schema import in_filter, sql_str, terms
+from mochi_index.schema import in_filter, sql_str
 from mochi_index.store import Store
+from mochi_index.terms import terms
 from mochi_index.types import Chunk, SearchHit, Symbol
 
 MAX_QUERY_TERMS = 48
+_WORD = re.compile(r"[A-Za-z0-9]+")  # what the FTS tokenizer keeps
 _KIND_RANK = {"class": 0, "interface": 0, "struct": 0, "trait": 0, "enum": 1, "function": 1, "type_alias": 1,
               "method": 2, "constructor": 2, "constant": 3}
 _SYMBOL_COLUMNS = ["name", "qualified_name", "kind", "signature", "docstring", "path", "language",
@@ -61,7 +63,7 @@ def symbols_prefix(store: Store, prefix: str, limit: int = 20) -> list[Symbol]:
 
 def query_terms(code: str) -> str:
     """The FTS query for a piece of code: its distinct terms, the latest ones kept."""
-    words = list(dict.fromkeys(w.lower() for w in terms(code).split() if len(w) > 1))
+    words = list(dict.fromkeys(w.lower() for w in _WORD.findall(terms(code)) if len(w) > 1))
     return " ".join(words[-MAX_QUERY_TERMS:])
 
 

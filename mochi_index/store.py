@@ -81,16 +81,22 @@ class Store:
         tbl = self.tables["files"].to_arrow()
         return {r["path"]: r for r in tbl.to_pylist()}
 
-    def write(self, batch: list[Parsed], removed: list[str]) -> None:
-        """Replace the rows of ``batch``'s paths and drop ``removed`` paths (caller holds the lock)."""
-        paths = [p.path for p in batch] + list(removed)
-        if not paths:
+    def write(self, batch: list[Parsed], removed: list[str], *, known: set[str] | dict[str, Any] | None = None,
+              rows: dict[str, pa.Table] | None = None) -> None:
+        """Replace the rows of ``batch``'s paths and drop ``removed`` paths (caller holds the lock).
+
+        ``known``: paths that may have rows (the ``files`` table as read under the lock); a new
+        path skips the deletes. Rows of a path missing from ``files`` are removed by :meth:`repair`.
+        """
+        paths = [p.path for p in batch if known is None or p.path in known] + list(removed)
+        if not batch and not removed:
             return
         for name in CONTENT_TABLES:
-            self._delete_paths(name, paths)
-        for name, rows in content_rows(batch).items():
-            if rows.num_rows:
-                self.tables[name].add(rows)
+            if paths:
+                self._delete_paths(name, paths)
+        for name, table in (rows if rows is not None else content_rows(batch)).items():
+            if table.num_rows:
+                self.tables[name].add(table)
         if removed:
             self._delete_paths("files", list(removed))
         if batch:

@@ -42,6 +42,23 @@ CLASS_LIKE = {"class", "interface", "struct", "enum", "trait", "record", "annota
 COMMENT_TYPES = {"comment", "line_comment", "block_comment"}
 SKIP_OVER = {"attribute_item", "decorator", "marker_annotation", "annotation"}
 _JS_FUNCTION_VALUES = {"arrow_function", "function_expression", "function", "generator_function"}
+# Expressions and simple statements never hold a definition we index (lambdas, callbacks and
+# anonymous classes are not symbols), so the walk does not enter them: most of a tree is skipped.
+NO_DESCEND = frozenset({
+    "comment", "line_comment", "block_comment", "identifier", "string", "integer", "float", "true", "false",
+    "none", "call", "call_expression", "method_invocation", "arguments", "argument_list", "binary_operator",
+    "binary_expression", "comparison_operator", "boolean_operator", "not_operator", "unary_operator",
+    "attribute", "subscript", "list", "dictionary", "set", "tuple", "parenthesized_expression",
+    "return_statement", "raise_statement", "assert_statement", "pass_statement", "import_statement",
+    "import_from_statement", "future_import_statement", "augmented_assignment", "keyword_argument",
+    "template_string", "string_literal", "interpreted_string_literal", "raw_string_literal", "number",
+    "import_declaration", "use_declaration", "package_clause", "member_expression", "field_expression",
+    "selector_expression", "macro_invocation", "throw_statement", "break_statement", "continue_statement",
+    "list_comprehension", "dictionary_comprehension", "generator_expression", "conditional_expression",
+    "lambda", "await", "concatenated_string", "type", "type_identifier", "field_identifier",
+})
+# Descended into only when they define something themselves (checked by _classify first).
+NO_DESCEND_UNLESS_DEF = frozenset({"expression_statement", "assignment", "field_declaration"})
 _DECLARATIONS = {"const_declaration", "type_declaration", "lexical_declaration", "variable_declaration"}
 _UPPER = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _WS = re.compile(r"\s+")
@@ -170,8 +187,12 @@ def extract_symbols(root: Node, path: str, language: str) -> list[Symbol]:
 
 def _walk(node: Node, path: str, language: str, parents: list[str], parent_kind: str, out: list[Symbol]) -> None:
     for child in node.named_children:
+        if child.type in NO_DESCEND:
+            continue
         found = _classify(child, language, parent_kind)
         if found is None:
+            if child.type in NO_DESCEND_UNLESS_DEF:
+                continue
             # Python/JS wrappers and Go declaration lists keep the current scope.
             _walk(child, path, language, parents, parent_kind, out)
             continue
