@@ -59,21 +59,35 @@ class _Pick:
     weight: float | None = None  # None = default weight
 
 
-def _from_spec(spec: str, role: str, reason: str, root: Path, weight: float | None = None) -> _Pick:
-    """Resolve a folder path or an installed ``NAME[@VERSION]``."""
-    candidate = Path(spec).expanduser()
-    if not candidate.is_absolute():
-        candidate = root / candidate
-    looks_like_path = "/" in spec or "\\" in spec or spec.startswith(".") or candidate.is_dir()
-    if looks_like_path:
-        if not (candidate / ADAPTER_CONFIG).is_file():
-            raise DistError(f"{candidate} is not an adapter folder (no {ADAPTER_CONFIG}); check the path")
-        name, version = candidate.name, ""
-        if (candidate / MANIFEST_NAME).is_file():
-            manifest = read_manifest(candidate)
-            name, version = manifest.name, manifest.version
-        return _Pick(candidate.resolve(), role, name, version, f"{reason} (folder {candidate})", weight)
-    installed = resolve(spec)
+def _folder_pick(folder: Path, role: str, reason: str, weight: float | None) -> _Pick:
+    if not (folder / ADAPTER_CONFIG).is_file():
+        raise DistError(f"{folder} is not an adapter folder (no {ADAPTER_CONFIG}); check the path")
+    name, version = folder.name, ""
+    if (folder / MANIFEST_NAME).is_file():
+        manifest = read_manifest(folder)
+        name, version = manifest.name, manifest.version
+    return _Pick(folder.resolve(), role, name, version, f"{reason} (folder {folder})", weight)
+
+
+def _from_spec(spec: str, role: str, reason: str, root: Path, weight: float | None = None,
+               is_path: bool = False) -> _Pick:
+    """Resolve a folder path or an installed ``NAME[@VERSION]``.
+
+    Anything with a path separator, or starting with ``.``/``~``, is a folder (relative to the current
+    folder if it exists there, else to ``root``). A bare word is an installed adapter name first, and a
+    folder only when no adapter of that name is installed.
+    """
+    given = Path(spec).expanduser()
+    candidates = [given] if given.is_absolute() else [given, root / given]
+    folder = next((c for c in candidates if c.is_dir()), candidates[-1])
+    if is_path or "/" in spec or "\\" in spec or spec.startswith((".", "~")):
+        return _folder_pick(folder, role, reason, weight)
+    try:
+        installed = resolve(spec)
+    except AdapterNotFound:
+        if (folder / ADAPTER_CONFIG).is_file():
+            return _folder_pick(folder, role, reason, weight)
+        raise
     return _Pick(installed.path, role, installed.name, installed.version, f"{reason} ({installed.spec})", weight)
 
 
@@ -149,10 +163,12 @@ def choose_adapters(
         if role in picks:
             logger.info("ignoring config pin %s: %s", entry.name or entry.path, picks[role].reason)
             continue
-        spec = entry.path or (f"{entry.name}@{entry.version}" if entry.version else entry.name)
+        spec = str(root / Path(entry.path).expanduser()) if entry.path else (
+            f"{entry.name}@{entry.version}" if entry.version else entry.name)  # pinned paths: relative to root
         weight = None if entry.weight == _UNPINNED_WEIGHT else entry.weight
         try:
-            picks[role] = _from_spec(spec, role, "pinned in .mochi/config.toml", root, weight)
+            picks[role] = _from_spec(spec, role, "pinned in .mochi/config.toml", root, weight,
+                                     is_path=bool(entry.path))
         except AdapterNotFound as exc:
             raise AdapterNotFound(f"{exc} (pinned in {root / '.mochi' / 'config.toml'})") from exc
     if "base" not in picks or "project" not in picks:

@@ -155,3 +155,19 @@ def test_a_chosen_adapter_unpacks_as_the_path_and_weight_pair_load_engine_takes(
     chosen = choose_adapters(MochiConfig(), project_root)
     pairs = [(path, weight) for path, weight in chosen]
     assert pairs == [(c.path, c.weight) for c in chosen] and len(pairs) == 2
+
+
+def test_a_bare_name_means_the_installed_adapter_even_when_a_folder_has_that_name(
+    many_installed: None, project_root: Path
+) -> None:
+    (project_root / "team-python").mkdir()  # e.g. a source package folder
+    (chosen,) = [c for c in choose_adapters(MochiConfig(), project_root, base="team-python") if c.role == "base"]
+    assert (chosen.name, chosen.version) == ("team-python", "2.0")
+
+
+def test_a_pinned_path_is_relative_to_the_project_root(project_root: Path) -> None:
+    make_adapter(project_root / "adapters" / "local", role="project")
+    config = MochiConfig()
+    config.adapters = [AdapterEntry(path="adapters/local", role="project", weight=0.8)]
+    (chosen,) = choose_adapters(config, project_root)
+    assert (chosen.path, chosen.weight) == ((project_root / "adapters" / "local").resolve(), 0.8)
