@@ -131,8 +131,11 @@ def _auto_base(installed: list[InstalledAdapter], base_model: str, wanted: dict[
         exact = [a for a in same if a.version == wanted.get("version")]
         if exact or same:
             best = (exact or same)[-1]
-            return _Pick(best.path, "base", best.name, best.version,
-                         f"installed {best.spec}: the project adapter was trained on it")
+            why = "the project adapter was trained on it" if exact else \
+                f"the project adapter was trained on version {wanted.get('version')}, not installed"
+            return _Pick(best.path, "base", best.name, best.version, f"installed {best.spec}: {why}")
+        logger.warning("the project adapter was trained on base adapter %s@%s, which is not installed "
+                       "(`mochi install` it for the intended stack)", wanted["name"], wanted.get("version", ""))
     best = max(bases, key=lambda a: (a.manifest.created_at, version_key(a.version)))
     return _Pick(best.path, "base", best.name, best.version,
                  f"installed {best.spec}: newest base adapter for {base_model}")
