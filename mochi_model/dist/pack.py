@@ -85,6 +85,20 @@ def _training_summary(training: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _trained_on(training: dict[str, Any]) -> dict[str, str] | None:
+    """``{"name", "version", "weight"}`` of the frozen base adapter ``mochi train project --base`` used."""
+    config = training.get("config") if isinstance(training.get("config"), dict) else {}
+    path = config.get("base_adapter") or ""
+    if not isinstance(path, str) or not path:
+        return None
+    folder = Path(path).expanduser()
+    meta = _read_json(folder / "manifest.json") or _read_json(folder / "adapter_config.json")
+    name, version = str(meta.get("name") or ""), str(meta.get("version") or "")
+    if not name:  # ~/.mochi/adapters/NAME/VERSION, or any folder
+        name, version = (folder.parent.name, folder.name) if folder.parent.parent.name == "adapters" else (folder.name, "")
+    return {"name": name, "version": version, "weight": str(config.get("base_weight", ""))}
+
+
 def build_manifest(
     adapter_dir: Path,
     *,
@@ -126,7 +140,8 @@ def build_manifest(
         for p in (adapter_dir / f for f in (*REQUIRED_FILES, *REPORT_FILES))
         if p.is_file() and not p.is_symlink()
     ]
-    base_adapter = cfg.get("base_adapter") if isinstance(cfg.get("base_adapter"), dict) else None
+    base_adapter = cfg.get("base_adapter") if isinstance(cfg.get("base_adapter"), dict) else \
+        _trained_on(training)
     return Manifest(
         name=name,
         version=version,

@@ -145,3 +145,13 @@ def test_temporary_folders_of_killed_installs_are_cleaned_up_after_a_day(adapter
     os.utime(stale, (0, 0))
     install_local(pack(adapter, name="acme-api", version="1.0", out_dir=tmp_path, identity=IDENT))
     assert not stale.exists() and fresh.exists()
+
+
+def test_the_base_adapter_a_project_adapter_was_trained_on_is_recorded(adapter: Path, tmp_path: Path) -> None:
+    base = install_local(pack(make_adapter(tmp_path / "base", role="base"), name="team-python", version="3.1",
+                              out_dir=tmp_path))
+    (adapter / "training.json").write_text(json.dumps({"config": {"base_adapter": str(base.path), "base_weight": 0.3}}))
+    archive = pack(adapter, name="acme-api", version="1.0", out_dir=tmp_path, identity=IDENT)
+    with tarfile.open(archive) as tar:
+        manifest = parse_manifest(tar.extractfile("manifest.json").read())
+    assert manifest.base_adapter == {"name": "team-python", "version": "3.1", "weight": "0.3"}
