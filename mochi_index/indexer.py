@@ -49,6 +49,7 @@ def run_update(store: Store, root: Path, cfg: IndexSection, *, full: bool = Fals
         store.write([], list(store.files()))
     skipped: Counter[str] = Counter()
     entries = list(discover(root, cfg, skipped))
+    walk_skipped = Counter(skipped)
     stats.files_seen = len(entries)
     seen = {e.rel for e in entries}
     removed = [p for p in known if p not in seen]
@@ -95,6 +96,7 @@ def run_update(store: Store, root: Path, cfg: IndexSection, *, full: bool = Fals
         if progress:
             progress(done, len(to_parse))
     stats.parsed = len(to_parse)
+    stats.skipped_by_walk = dict(walk_skipped)
     stats.skipped = dict(skipped)
     stats.seconds = time.perf_counter() - t0
     return stats

@@ -198,9 +198,7 @@ class ProjectIndex:
     def _save_last_run(self, stats: IndexStats) -> None:
         from dataclasses import asdict
 
-        walk = {k: v for k, v in stats.skipped.items() if k not in ("binary", "generated", "minified", "not_utf8",
-                                                                       "parse_error", "unreadable")}
-        data = {"time": time.time(), "stats": asdict(stats), "walk_skipped": walk}
+        data = {"time": time.time(), "stats": asdict(stats), "walk_skipped": stats.skipped_by_walk}
         (self.store.folder / "last_run.json").write_text(json.dumps(data, indent=1), encoding="utf-8")
 
     def _load_last_run(self) -> dict[str, Any]:

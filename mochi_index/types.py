@@ -86,5 +86,6 @@ class IndexStats:
     removed: int = 0  # files deleted/renamed/newly ignored since the last run
     repaired: int = 0  # files whose rows an interrupted write left inconsistent
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> count (walk + content checks)
+    skipped_by_walk: dict[str, int] = field(default_factory=dict)  # the part decided from names/stat alone
     seconds: float = 0.0
     workers: int = 1  # parse processes used
