@@ -67,7 +67,7 @@ def serve(
     provider = EngineProvider(factory=real_engine_factory(config, root, base=base or None, project=project or None),
                               description=description)
     workspace = Workspace(root, config)
-    server = build_server(workspace, provider, timeout_s=timeout)
+    server = build_server(workspace, provider, timeout_s=timeout, log_level="INFO" if host_port else "WARNING")
     where = f"http://{host_port[0]}:{host_port[1]}/mcp" if host_port else "stdio"
     print(f"mochi serve: project {root}, model {description} ({'loading now' if preload else 'loads on first use'}), "
           f"{where}", file=sys.stderr, flush=True)

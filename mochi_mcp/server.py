@@ -94,13 +94,14 @@ class _Runner:
 
 
 def build_server(workspace: Workspace, provider: EngineProvider, *, timeout_s: float = DEFAULT_TIMEOUT_S,
-                 name: str = "mochi") -> MCPServer:
+                 name: str = "mochi", log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING") -> MCPServer:
     """An ``MCPServer`` serving ``workspace`` with the engine from ``provider``.
 
     Args:
         workspace: project root, config and index.
         provider: the engine, ready or loaded lazily on the first tool call.
         timeout_s: generation time limit per tool call.
+        log_level: the SDK's (and, over HTTP, uvicorn's) log level; INFO logs each HTTP request.
     """
     from importlib.metadata import PackageNotFoundError, version
 
@@ -108,7 +109,7 @@ def build_server(workspace: Workspace, provider: EngineProvider, *, timeout_s: f
         mochi_version = version("mochi-code")
     except PackageNotFoundError:  # running from a source tree
         mochi_version = "0"
-    mcp = MCPServer(name, instructions=INSTRUCTIONS, version=mochi_version, log_level="WARNING")
+    mcp = MCPServer(name, instructions=INSTRUCTIONS, version=mochi_version, log_level=log_level)
     runner = _Runner(provider, timeout_s)
     ws = workspace
 
