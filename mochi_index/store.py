@@ -158,6 +158,8 @@ class Store:
 
     def compact(self, retention: timedelta = timedelta(seconds=30)) -> None:
         """Merge small fragments, fold new rows into indexes, drop versions older than ``retention``."""
+        # LanceDB warns on 0 (it would break readers mid-query); 1 ms keeps only what is in use right now.
+        retention = max(retention, timedelta(milliseconds=1))
         for tbl in self.tables.values():
             try:
                 tbl.optimize(cleanup_older_than=retention)
