@@ -144,3 +144,26 @@ async def test_preload_loads_in_the_background_and_calls_wait_for_it(shop: Path)
     release.set()
     thread.join(10)
     assert provider.loaded and provider.get().complete_fim("x").text == "done"
+
+
+async def test_a_cancelled_call_stops_the_generation_at_its_next_token(shop: Path) -> None:
+    import anyio
+    from mcp.client import Client
+
+    from mochi_mcp.engine_provider import EngineProvider
+    from mochi_mcp.server import build_server
+    from mochi_mcp.workspace import Workspace
+
+    slow = FakeEngine("x" * 40000, token_delay_s=0.005)
+    provider = EngineProvider(slow)
+    async with Client(build_server(Workspace(shop), provider, timeout_s=60)) as client:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(client.call_tool, "complete_code", {"prefix": "x = ", "max_tokens": 4000})
+            assert await anyio.to_thread.run_sync(slow.started.wait, 10)
+            tg.cancel_scope.cancel()
+        # the worker holds the generation lock until it stops
+        assert await anyio.to_thread.run_sync(lambda: provider.generation_lock.acquire(timeout=10))
+        provider.generation_lock.release()
+        assert slow.calls[0].finish_reason == "cancelled"
+        slow.token_delay_s = 0.0
+        await _still_serving(client)
