@@ -10,6 +10,7 @@ A cut-off or corrupt archive raises :class:`ChecksumMismatch` with "truncated or
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import re
 import tarfile
@@ -20,6 +21,7 @@ from mochi_model.dist.errors import ChecksumMismatch, UnsafeArchive
 
 DEFAULT_MAX_BYTES = 2 * 1024**3  # 2 GiB: far above any LoRA adapter, far below a disk-filling bomb
 MAX_MEMBERS = 64
+_HEADER_ALLOWANCE = 4 * 1024**2  # tar headers and padding on top of the file bytes
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -47,6 +49,24 @@ def _member_name(member: tarfile.TarInfo, archive: str) -> str | None:
     return parts[0]
 
 
+class _Limited:
+    """A read-only stream that refuses to yield more than ``limit`` decompressed bytes.
+
+    Bounds what tarfile itself reads (long PAX/GNU headers, padding, thousands of empty entries)
+    so a small gzip bomb cannot exhaust memory or CPU before member sizes are even checked.
+    """
+
+    def __init__(self, raw: gzip.GzipFile, limit: int, label: str) -> None:
+        self.raw, self.limit, self.label, self.done = raw, limit, label, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.done += len(data)
+        if self.done > self.limit:
+            raise UnsafeArchive(f"{self.label} expands to more than {self.limit} bytes; refusing it")
+        return data
+
+
 def safe_extract(archive: Path, dest: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, str]:
     """Extract ``archive`` into the empty folder ``dest``; return ``{file name: sha256}``.
 
@@ -60,15 +80,16 @@ def safe_extract(archive: Path, dest: Path, *, max_bytes: int = DEFAULT_MAX_BYTE
     digests: dict[str, str] = {}
     total = 0
     try:
-        with tarfile.open(archive, mode="r|gz") as tar:
-            for member in tar:
+        with gzip.open(archive, "rb") as raw, \
+                tarfile.open(fileobj=_Limited(raw, max_bytes + _HEADER_ALLOWANCE, label), mode="r|") as tar:
+            for count, member in enumerate(tar):
+                if count >= MAX_MEMBERS:
+                    raise UnsafeArchive(f"{label}: more than {MAX_MEMBERS} entries; not an adapter archive")
                 name = _member_name(member, label)
                 if name is None:
                     continue
                 if name in digests:
                     raise UnsafeArchive(f"{label}: member {name!r} appears twice")
-                if len(digests) >= MAX_MEMBERS:
-                    raise UnsafeArchive(f"{label}: more than {MAX_MEMBERS} files; not an adapter archive")
                 total += member.size
                 if member.size > max_bytes or total > max_bytes:
                     raise UnsafeArchive(
@@ -76,7 +97,7 @@ def safe_extract(archive: Path, dest: Path, *, max_bytes: int = DEFAULT_MAX_BYTE
                         "(raise it with --max-bytes if this adapter is really that large)"
                     )
                 digests[name] = _copy_member(tar, member, dest / name, label)
-    except (tarfile.ReadError, EOFError, zlib.error, OSError) as exc:
+    except (tarfile.ReadError, EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
         if isinstance(exc, (FileExistsError, PermissionError)):
             raise
         raise ChecksumMismatch(f"{label} is truncated or corrupt ({exc}); download it again") from exc

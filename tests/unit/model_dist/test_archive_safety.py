@@ -128,3 +128,20 @@ def test_unsafe_file_names_in_the_manifest_are_refused(tmp_path: Path) -> None:
 
 def test_a_name_that_is_not_a_safe_folder_name_is_refused(tmp_path: Path) -> None:
     _refused(tar_gz(tmp_path / "a.tar.gz", good_members(name="../../etc")), ManifestError, "invalid adapter name")
+
+
+def test_a_gzip_bomb_in_tar_headers_is_refused_before_it_is_read_into_memory(tmp_path: Path) -> None:
+    info, data = file_member("manifest.json", b"{}")
+    info.pax_headers = {"comment": "x" * (6 * 1024**2)}  # 6 MiB header; compresses to a few KB
+    archive = tar_gz(tmp_path / "bomb.mochi.tar.gz", [(info, data), *good_members()[1:]])
+    assert archive.stat().st_size < 100_000
+    _refused(archive, UnsafeArchive, "expands to more than", max_bytes=1024)
+
+
+def test_thousands_of_entries_are_refused(tmp_path: Path) -> None:
+    dots = []
+    for _ in range(100):
+        info = tarfile.TarInfo(".")
+        info.type = tarfile.DIRTYPE
+        dots.append((info, None))
+    _refused(tar_gz(tmp_path / "many.mochi.tar.gz", [*dots, *good_members()]), UnsafeArchive, "more than 64 entries")
