@@ -9,7 +9,6 @@ Any refusal removes the temporary folder, so a failure never leaves a half-insta
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -104,8 +103,9 @@ def _stage_folder(source: Path, stage: Path, max_bytes: int) -> dict[str, str]:
         if total > max_bytes:
             raise UnsafeArchive(f"{source} holds more than the {max_bytes}-byte cap")
         shutil.copyfile(src, stage / name)
-        digests[name] = hashlib.sha256((stage / name).read_bytes()).hexdigest() if name != MANIFEST_NAME else ""
-    return {k: v for k, v in digests.items() if v}
+        if name != MANIFEST_NAME:
+            digests[name] = sha256_file(stage / name)  # of the copy: what gets installed is what is checked
+    return digests
 
 
 def _remove_stale_temp(home: Path, max_age_s: float = 86400.0) -> None:
