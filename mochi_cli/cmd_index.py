@@ -56,9 +56,9 @@ def index(
     if watch:
         from mochi_index.watch import watch_project
 
-        typer.echo(f"watching {idx.root} (Ctrl-C to stop)", err=True)
         try:
-            watch_project(idx, on_batch=lambda n, ms: typer.echo(f"re-indexed {n} file(s) in {ms:.0f} ms", err=True))
+            watch_project(idx, on_ready=lambda: typer.echo(f"watching {idx.root} (Ctrl-C to stop)", err=True),
+                          on_batch=lambda n, ms: typer.echo(f"re-indexed {n} file(s) in {ms:.0f} ms", err=True))
         except KeyboardInterrupt:
             typer.echo("stopped", err=True)
 

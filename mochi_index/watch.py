@@ -38,7 +38,8 @@ def _relevant(root: str) -> Callable[[object, str], bool]:
 
 
 def watch_project(idx: ProjectIndex, *, stop: threading.Event | None = None, on_batch: OnBatch | None = None,
-                  ready: threading.Event | None = None, debounce_ms: int = 1600, step_ms: int = 15,
+                  ready: threading.Event | None = None, on_ready: Callable[[], None] | None = None,
+                  debounce_ms: int = 1600, step_ms: int = 15,
                   idle_compact_s: float = 30.0) -> None:
     """Apply file changes under ``idx.root`` until ``stop`` is set (or Ctrl-C).
 
@@ -47,6 +48,7 @@ def watch_project(idx: ProjectIndex, *, stop: threading.Event | None = None, on_
         stop: set it to end the loop (checked at least every 200 ms).
         on_batch: called with (files applied, milliseconds the batch took) after each batch.
         ready: set once the OS watch is registered (changes after this are seen).
+        on_ready: called once, at the same moment as ``ready`` is set.
         debounce_ms: longest time a burst of changes is grouped before it is applied.
         step_ms: quiet time after the last change before a batch is applied.
         idle_compact_s: compact the store after this long without changes, if it was written.
@@ -54,12 +56,16 @@ def watch_project(idx: ProjectIndex, *, stop: threading.Event | None = None, on_
     from watchfiles import Change, watch
 
     root = str(idx.root)
-    dirty = False
+    dirty = started = False
     last_change = time.monotonic()
     for changes in watch(root, watch_filter=_relevant(root), debounce=debounce_ms, step=step_ms,
                          stop_event=stop, rust_timeout=200, yield_on_timeout=True, raise_interrupt=True):
-        if ready is not None and not ready.is_set():
-            ready.set()
+        if not started:
+            started = True
+            if ready is not None:
+                ready.set()
+            if on_ready is not None:
+                on_ready()
         if not changes:
             if dirty and time.monotonic() - last_change > idle_compact_s:
                 _compact(idx)
