@@ -118,3 +118,20 @@ def test_attaching_to_a_layer_the_model_lacks_names_the_layer():
     model = _Tiny()
     with pytest.raises(AdapterMismatch, match="layers.7"):
         mlx_lora.attach_adapter(model, "p", {"layers.7": _pair(np.random.default_rng(0), 2, 1.0)})
+
+
+def test_a_quantized_base_layer_takes_adapters_and_fuses_to_its_dequantized_weights():
+    rng = np.random.default_rng(5)
+    dense = nn.Linear(64, 32, bias=False)
+    quant = nn.QuantizedLinear.from_linear(dense, group_size=32, bits=4)
+    layer = mlx_lora.StackedLoRALinear(quant)
+    assert (layer.in_dims, layer.out_dims) == (64, 32)
+    pair = mlx_lora.MxPair(mx.array(rng.normal(0, 0.3, (64, 2)).astype(np.float32)),
+                           mx.array(rng.normal(0, 0.3, (2, 32)).astype(np.float32)), 2.0)
+    layer.add("p", pair, 0.5)
+    x = mx.array(rng.normal(0, 1, (4, 64)).astype(np.float32))
+    stacked = _np(layer(x))
+    want = _np(quant(x)) + 0.5 * 2.0 * (_np(x) @ _np(pair.a)) @ _np(pair.b)
+    np.testing.assert_allclose(stacked, want, rtol=1e-4, atol=1e-4)
+    layer.fuse()
+    np.testing.assert_allclose(_np(layer(x)), stacked, rtol=1e-3, atol=1e-3)
