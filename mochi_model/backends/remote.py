@@ -80,7 +80,8 @@ class RemoteSettings:
         if not opts.get("url"):
             raise ModelError("the remote backend needs a server URL: set [model] remote_url in .mochi/config.toml "
                              "(e.g. http://127.0.0.1:8080)")
-        opts.setdefault("model", default_model)
+        # mlx_lm.server loads whatever ``model`` names: by default ask for the model it was started with.
+        opts.setdefault("model", "default_model" if opts.get("server") == "mlx_lm" else default_model)
         return cls(**{k: v for k, v in opts.items() if k in known})
 
 
@@ -121,6 +122,9 @@ class CompletionsClient:
         if adapter and s.adapter_mode == "model":
             body["model"] = adapter
         elif adapter and s.adapter_mode == "adapters":
+            if s.model == "default_model":
+                raise ModelError("mlx_lm server ignores per-request adapters for 'default_model'; set the remote "
+                                 "option model to the path or repo the server was started with (--model)")
             body["adapters"] = adapter
         elif adapter and s.adapter_mode == "lora_id":
             body["lora"] = [{"id": int(adapter), "scale": 1.0}]

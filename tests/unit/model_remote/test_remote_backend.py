@@ -230,3 +230,13 @@ def test_a_project_configured_for_remote_completes_through_the_engine(server, tm
 
     # the default preset, named the way vLLM serves it (its hub repo id)
     assert sent["model"] == get_preset(config.model.preset).repos["torch"] and "/" in sent["model"]
+
+
+def test_mlx_lm_servers_are_asked_for_their_own_model_and_adapters_need_its_path(server):
+    url, script = server
+    backend = load_backend(None, options={"url": url, "server": "mlx_lm"})
+    backend.generate_text("x", GenerationRequest(max_tokens=2))
+    assert script.bodies[0]["model"] == "default_model"
+    backend.use_adapter("/adapters/team")
+    with pytest.raises(ModelError, match="--model"):
+        backend.generate_text("x", GenerationRequest(max_tokens=2))
