@@ -6,16 +6,23 @@ an mlx-lm prompt cache is the KV cache, trimmed in place for prefix reuse. Adapt
 the shared on-disk format and run as a weighted stack (:mod:`mochi_model.adapters.mlx_lora`),
 so torch and MLX compute the same ``y = W·x + Σ wᵢ·sᵢ·Bᵢ·Aᵢ·x``.
 
+Every MLX call of a backend runs on one thread it owns (:class:`MlxThread`): since mlx 0.31.2
+streams are thread-local, and arrays made on one thread fail on another's stream ("There is no
+Stream(gpu, 0) in current thread"), while the servers call the engine from worker threads.
+
 ``mlx`` and ``mlx_lm`` are imported inside functions, and torch is never imported here.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -71,6 +78,34 @@ def _config_overrides(folder: Path) -> dict[str, Any]:
     return {}
 
 
+T = TypeVar("T")
+
+
+class MlxThread:
+    """The one thread a backend's MLX work runs on (the model is loaded there too)."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mochi-mlx")
+        self.ident = self._pool.submit(threading.get_ident).result()
+
+    def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call ``fn`` on the MLX thread and wait for it (directly when already there)."""
+        if threading.get_ident() == self.ident:
+            return fn(*args, **kwargs)
+        return self._pool.submit(fn, *args, **kwargs).result()
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False)
+
+
+def _on_mlx_thread(method: Callable[..., T]) -> Callable[..., T]:
+    @functools.wraps(method)
+    def wrapper(self: MlxBackend, *args: Any, **kwargs: Any) -> T:
+        return self.mlx_thread.run(method, self, *args, **kwargs)
+
+    return wrapper
+
+
 class MlxBackend(Backend):
     """A causal LM loaded with mlx-lm, stepped one forward pass at a time."""
 
@@ -78,13 +113,15 @@ class MlxBackend(Backend):
     supports_tokens = True
 
     def __init__(self, model: Any, tokenizer: Any, *, model_id: str, config: dict[str, Any],
-                 source: Any = None) -> None:
+                 source: Any = None, mlx_thread: MlxThread | None = None) -> None:
         super().__init__(tokenizer=tokenizer, model_id=model_id, source=source)
+        self.mlx_thread = mlx_thread or MlxThread()
         self.model = model
         self.config = config
         self._adapter_names: list[str] = []
 
     # --- KV cache ---------------------------------------------------------------------------
+    @_on_mlx_thread
     def new_cache(self) -> list[Any]:
         from mlx_lm.models.cache import make_prompt_cache
 
@@ -93,6 +130,7 @@ class MlxBackend(Backend):
     def cache_len(self, cache: list[Any]) -> int:
         return int(cache[0].offset) if cache else 0
 
+    @_on_mlx_thread
     def trim_cache(self, cache: list[Any], n: int) -> None:
         """Keep only the first ``n`` cached tokens (what a typing user's next request shares)."""
         from mlx_lm.models.cache import can_trim_prompt_cache, trim_prompt_cache
@@ -110,6 +148,7 @@ class MlxBackend(Backend):
 
         return self.model(mx.array([list(ids)], dtype=mx.int32), cache=cache)
 
+    @_on_mlx_thread
     def prefill(self, ids: Sequence[int], cache: list[Any]) -> np.ndarray:
         """Feed ``ids`` after what ``cache`` holds; logits of the last one as float32 numpy."""
         import mlx.core as mx
@@ -124,12 +163,14 @@ class MlxBackend(Backend):
         logits = self._forward(ids[-tail:], cache)[0, -1]
         return np.array(logits.astype(mx.float32))
 
+    @_on_mlx_thread
     def step(self, token: int, cache: list[Any]) -> np.ndarray:
         import mlx.core as mx
 
         logits = self._forward([int(token)], cache)[0, -1]
         return np.array(logits.astype(mx.float32))
 
+    @_on_mlx_thread
     def logits_for(self, ids: Sequence[int]) -> np.ndarray:
         """``(len(ids), vocab)`` float32 logits from an empty cache (parity tests)."""
         import mlx.core as mx
@@ -152,6 +193,7 @@ class MlxBackend(Backend):
                 shapes[path] = linear_dims(mod)
         return shapes
 
+    @_on_mlx_thread
     def set_adapter_stack(self, stack: AdapterStack | None) -> None:
         """Install ``stack`` (replacing any previous one); ``None`` returns to the base model.
 
@@ -186,6 +228,7 @@ class MlxBackend(Backend):
         dtype = getattr(getattr(emb, "scales", None), "dtype", None) or getattr(getattr(emb, "weight", None), "dtype", None)
         return dtype if dtype in (mx.float32, mx.bfloat16, mx.float16) else mx.float32
 
+    @_on_mlx_thread
     def update_adapter_weights(self) -> None:
         """Apply the stack's current weights (per request, no reload); re-fuses when fused."""
         from mochi_model.adapters import mlx_lora
@@ -196,12 +239,14 @@ class MlxBackend(Backend):
         if self.fused or self.adapter_stack.fused:
             self.fuse()
 
+    @_on_mlx_thread
     def fuse(self) -> None:
         from mochi_model.adapters import mlx_lora
 
         mlx_lora.fuse_model(self.model)
         self.fused = self.adapter_stack is not None
 
+    @_on_mlx_thread
     def unfuse(self) -> None:
         from mochi_model.adapters import mlx_lora
 
@@ -209,10 +254,16 @@ class MlxBackend(Backend):
         self.fused = False
 
     def close(self) -> None:
-        import mlx.core as mx
+        """Drop the model, return MLX's buffer cache, and stop the MLX thread."""
 
-        self.model = None
-        mx.clear_cache()
+        def release() -> None:
+            import mlx.core as mx
+
+            self.model = None
+            mx.clear_cache()
+
+        self.mlx_thread.run(release)
+        self.mlx_thread.shutdown()
 
 
 def load_backend(source: Any, *, device: str = "auto", dtype: str = "auto",
@@ -240,21 +291,32 @@ def load_backend(source: Any, *, device: str = "auto", dtype: str = "auto",
     if where.endswith(".gguf"):
         raise ModelError(f"the MLX backend cannot load GGUF files ({where}); use --backend torch, "
                          "or an MLX/safetensors model folder or hub repo")
-    if device == "cpu":
-        mx.set_default_device(mx.cpu)
+    if dtype != "auto" and dtype not in _DTYPES:
+        raise ModelError(f"dtype must be auto or one of {', '.join(_DTYPES)}, got {dtype!r}")
     folder = Path(where)
     overrides = _config_overrides(folder) if folder.is_dir() else {}
+
+    def load() -> tuple[Any, Any, dict[str, Any]]:
+        if device == "cpu":
+            mx.set_default_device(mx.cpu)
+        try:
+            model, wrapper, config = mlx_lm.load(where, model_config=overrides, revision=revision,
+                                                 return_config=True)
+        except FileNotFoundError as exc:
+            raise ModelNotFound(f"cannot load {where!r} with mlx-lm ({exc}); give a local HF folder or hub repo id") from exc
+        if dtype != "auto":
+            model.set_dtype(getattr(mx, dtype))
+            mx.eval(model.parameters())
+        return model, wrapper, config
+
+    mlx_thread = MlxThread()
     try:
-        model, wrapper, config = mlx_lm.load(where, model_config=overrides, revision=revision,
-                                             return_config=True)
-    except FileNotFoundError as exc:
-        raise ModelNotFound(f"cannot load {where!r} with mlx-lm ({exc}); give a local HF folder or hub repo id") from exc
-    if dtype != "auto":
-        if dtype not in _DTYPES:
-            raise ModelError(f"dtype must be auto or one of {', '.join(_DTYPES)}, got {dtype!r}")
-        model.set_dtype(getattr(mx, dtype))
+        model, wrapper, config = mlx_thread.run(load)
+    except BaseException:
+        mlx_thread.shutdown()
+        raise
     model_id = str(getattr(source, "model_id", "") or where)
     # The HF tokenizer under mlx-lm's wrapper: identical encode/decode to the torch backend.
     tokenizer = getattr(wrapper, "_tokenizer", wrapper)
     logger.info("loaded %s with mlx-lm (%s)", model_id, dtype)
-    return MlxBackend(model, tokenizer, model_id=model_id, config=dict(config), source=source)
+    return MlxBackend(model, tokenizer, model_id=model_id, config=dict(config), source=source, mlx_thread=mlx_thread)

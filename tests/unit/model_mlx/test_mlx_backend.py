@@ -188,3 +188,32 @@ def test_the_mlx_path_loads_and_generates_where_torch_is_not_installed(tiny_mode
     assert proc.returncode == 0, proc.stderr[-2000:]
     # 3 tokens decoded, and no torch module was imported (the blocked entry itself is all there is)
     assert proc.stdout.strip() == "3 ['torch']"
+
+
+def test_every_forward_pass_runs_on_the_backends_own_mlx_thread_whoever_calls(mlx_tiny, ids):
+    import threading
+
+    seen: set[int] = set()
+    inner = mlx_tiny.model
+
+    class Recording:
+        def __call__(self, *args, **kwargs):
+            seen.add(threading.get_ident())
+            return inner(*args, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(inner, name)
+
+    mlx_tiny.model = Recording()
+    try:
+        here = Generator(mlx_tiny).generate(ids, GenerationRequest(max_tokens=4))
+        results = []
+        worker = threading.Thread(target=lambda: results.append(
+            Generator(mlx_tiny).generate(ids, GenerationRequest(max_tokens=4))))
+        worker.start()
+        worker.join(60)
+    finally:
+        mlx_tiny.model = inner
+    assert results and results[0].token_ids == here.token_ids
+    # mlx >= 0.31.2 streams are thread-local: one thread for all MLX work keeps arrays on its streams
+    assert seen == {mlx_tiny.mlx_thread.ident} and threading.get_ident() not in seen
