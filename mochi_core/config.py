@@ -45,6 +45,9 @@ class ModelSection:
     device: str = field(default="auto", metadata={"help": "torch device: auto | cpu | cuda | cuda:N | mps"})
     dtype: str = field(default="auto", metadata={"help": "auto | float32 | bfloat16 | float16"})
     remote_url: str = field(default="", metadata={"help": "OpenAI-compatible completions server for backend = remote."})
+    remote_server: str = field(default="openai", metadata={"help": "How the remote server names adapters: openai | vllm | llama.cpp | mlx_lm"})
+    remote_model: str = field(default="", metadata={"help": "Model name sent to the remote server (default: [model] path or the preset's hub id)."})
+    remote_adapter: str = field(default="", metadata={"help": "Merged adapter the remote server applies per request (see `mochi adapters merge`)."})
 
 
 @dataclass(kw_only=True)
@@ -88,6 +91,7 @@ class MochiConfig:
 _CHOICES: dict[str, tuple[str, ...]] = {
     "model.backend": ("auto", "torch", "mlx", "remote"),
     "model.dtype": ("auto", "float32", "bfloat16", "float16"),
+    "model.remote_server": ("openai", "vllm", "llama.cpp", "mlx_lm"),
     "completion.multiline": ("auto", "always", "never"),
     "adapters.role": ("base", "project"),
 }

@@ -110,5 +110,11 @@ def build_tiny_model(dest: Path, *, vocab_size: int = 512, hidden: int = 64, lay
             if p.dim() >= 2:
                 p.normal_(0.0, 0.08)
     model.save_pretrained(dest, safe_serialization=True)
+    # transformers 5 nests rope_theta under rope_parameters; stock mlx-lm (and mlx_lm.server)
+    # read the top-level key and silently assume 1e6 without it.
+    cfg_path = dest / "config.json"
+    saved = json.loads(cfg_path.read_text())
+    saved["rope_theta"] = 10000.0
+    cfg_path.write_text(json.dumps(saved, indent=2))
     (dest / "mochi_tiny.json").write_text(json.dumps({"seed": seed, "vocab": n_vocab}))
     return dest
