@@ -46,24 +46,36 @@ def case_style(name: str) -> str:
     return "other"
 
 
-def aggregate_sites(sites: list[dict[str, Any]]) -> list[Pattern]:
-    """Sum site rows (``kind, key, language, path, line, count, snippet``) into patterns."""
-    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
-    for row in sites:
-        groups[(row["kind"], row["language"], row["key"])].append(row)
+def aggregate_sites_table(tbl: Any) -> list[Pattern]:
+    """Sum the Arrow ``pattern_sites`` rows per (kind, language, key) into recurring patterns."""
+    import pyarrow.compute as pc
+
+    if tbl.num_rows == 0:
+        return []
+    tbl = tbl.sort_by([("path", "ascending"), ("line", "ascending")])
+    g = tbl.group_by(["kind", "language", "key"], use_threads=False).aggregate([
+        ("count", "sum"), ("path", "count_distinct"), ("path", "list"), ("line", "list"), ("snippet", "first")])
+    g = g.filter(pc.greater_equal(g["count_sum"], DEFAULT_MIN_COUNT))
+    paths = pc.list_slice(g["path_list"], 0, MAX_EXAMPLES).to_pylist()
+    lines = pc.list_slice(g["line_list"], 0, MAX_EXAMPLES).to_pylist()
     out: list[Pattern] = []
-    for (kind, language, key), rows in groups.items():
-        count = sum(r["count"] for r in rows)
+    cols = [g[c].to_pylist() for c in ("kind", "language", "key", "count_sum", "path_count_distinct", "snippet_first")]
+    for i, (kind, language, key, count, files, snippet) in enumerate(zip(*cols, strict=True)):
         if count < MIN_COUNT.get(kind, DEFAULT_MIN_COUNT):
             continue
-        rows.sort(key=lambda r: (r["path"], r["line"]))
-        files = len({r["path"] for r in rows})
         text = _DESCRIBE.get(kind, "`{key}` ({count}x in {files} files).")
         out.append(Pattern(kind=kind, language=language, key=key, count=count,
                            description=text.format(key=key, count=count, files=files),
-                           examples=[f"{r['path']}:{r['line']}" for r in rows[:MAX_EXAMPLES]],
-                           snippet=rows[0]["snippet"]))
+                           examples=[f"{p}:{n}" for p, n in zip(paths[i], lines[i], strict=True)],
+                           snippet=snippet))
     return out
+
+
+def naming_patterns_table(tbl: Any) -> list[Pattern]:
+    """:func:`naming_patterns` over the columns of the Arrow ``symbols`` table."""
+    cols = {c: tbl[c].to_pylist() for c in ("name", "kind", "language", "path", "start_line")}
+    rows = [dict(zip(cols, vals, strict=True)) for vals in zip(*cols.values(), strict=True)]
+    return naming_patterns(rows)
 
 
 def naming_patterns(symbols: list[dict[str, Any]]) -> list[Pattern]:

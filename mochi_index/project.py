@@ -22,12 +22,13 @@ from mochi_index import search as _search
 from mochi_index.errors import IndexError_, IndexMissing
 from mochi_index.indexer import Progress, parse_one, run_update
 from mochi_index.languages import language_for_path
-from mochi_index.pattern_stats import aggregate_sites, naming_patterns, rank
+from mochi_index.pattern_stats import aggregate_sites_table, naming_patterns_table, rank
 from mochi_index.types import Chunk, FileRecord, IndexStats, Pattern, SearchHit, Symbol
 from mochi_index.walk import stat_entry
 
 logger = logging.getLogger(__name__)
 COMPACT_EVERY_WRITES = 32
+MAX_VERSIONS = 400  # across all tables; past this an update compacts even after a small change
 
 
 class ProjectIndex:
@@ -67,13 +68,18 @@ class ProjectIndex:
     def update(self, progress: Progress | None = None, *, full: bool = False,
                workers: int | None = None) -> IndexStats:
         """Incrementally index the whole project; only changed files are re-parsed."""
+        t0 = time.perf_counter()
         with self.store.locked(timeout=600):
             stats = run_update(self.store, self.root, self.config.index, full=full, progress=progress,
                                workers=workers)
             if stats.parsed or stats.removed or stats.repaired or full:
                 self._write_patterns_snapshot()
-                self.store.ensure_search_indexes()
-                self.store.compact()
+                fresh_fts = self.store.ensure_search_indexes()
+                # A fresh FTS index already covers every row; otherwise fold new rows in now and then.
+                if not fresh_fts and (self.store.writes_since_compact >= COMPACT_EVERY_WRITES
+                                      or self.store.version_count() > MAX_VERSIONS):
+                    self.store.compact()
+        stats.seconds = time.perf_counter() - t0
         self._save_last_run(stats)
         return stats
 
@@ -161,9 +167,9 @@ class ProjectIndex:
     def _all_patterns(self) -> list[Pattern]:
         key = (self.store["pattern_sites"].version, self.store["symbols"].version)
         if self._patterns_cache is None or self._patterns_cache[0] != key:
-            sites = self.store["pattern_sites"].to_arrow().to_pylist()
-            syms = self.store["symbols"].to_arrow().select(["name", "kind", "language", "path", "start_line"]).to_pylist()
-            self._patterns_cache = (key, aggregate_sites(sites) + naming_patterns(syms))
+            sites = self.store["pattern_sites"].to_arrow()
+            syms = self.store["symbols"].to_arrow().select(["name", "kind", "language", "path", "start_line"])
+            self._patterns_cache = (key, aggregate_sites_table(sites) + naming_patterns_table(syms))
         return self._patterns_cache[1]
 
     def _write_patterns_snapshot(self) -> None:

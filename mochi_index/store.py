@@ -148,13 +148,16 @@ class Store:
         if rows.num_rows:
             self.tables["patterns"].add(rows)
 
-    def ensure_search_indexes(self) -> None:
-        """Build the FTS index on chunk terms once; later rows are covered by :meth:`compact`."""
+    def ensure_search_indexes(self) -> bool:
+        """Build the FTS index on chunk terms once (True when built now); :meth:`compact` covers later rows."""
         from lancedb.index import FTS
 
         chunks = self.tables["chunks"]
         if chunks.count_rows() and not any(i.index_type == "FTS" for i in chunks.list_indices()):
             chunks.create_index("terms", config=FTS(stem=False, remove_stop_words=False, lower_case=True))
+            self.writes_since_compact = 0
+            return True
+        return False
 
     def compact(self, retention: timedelta = timedelta(seconds=30)) -> None:
         """Merge small fragments, fold new rows into indexes, drop versions older than ``retention``."""
