@@ -25,6 +25,9 @@ from mochi_model.types import Engine
 
 MAX_REWRITE_TOKENS = 2500  # larger inputs: pass the region to change as original_code
 MAX_ANSWER_TOKENS = 4096
+RETRY_TEMPERATURE = 0.3
+UNCHANGED_NUDGE = ("\n\nThe code above does NOT make this change yet. Your previous answer repeated it unchanged: "
+                   "this time the code you return must differ from it where the change requires.")
 SNIPPET_PATH = "snippet"
 
 
@@ -97,12 +100,21 @@ def generate_diff(ws: Workspace, engine: Engine, *, instruction: str, file_path:
 
 
 def _rewrite(engine: Engine, prompt: str, region: str, budget: int, limits: Limits, repairs: list[str]) -> str:
-    """The model's updated version of ``region`` (repaired when it is a diff or was cut off)."""
-    for attempt in range(2):
-        out = generate(engine, prompt, max_tokens=budget, temperature=CONSERVATIVE_TEMPERATURE, limits=limits,
+    """The model's updated version of ``region``.
+
+    Repairs, each at most once: an answer cut off at the token limit is regenerated with twice the
+    tokens; an answer identical to the original (small models often echo the code) is regenerated
+    with light sampling and a prompt insisting on the change; an answer that is a diff is applied
+    leniently.
+    """
+    cut_retry = same_retry = False
+    temperature = CONSERVATIVE_TEMPERATURE
+    while True:
+        out = generate(engine, prompt, max_tokens=budget, temperature=temperature, limits=limits,
                        what="generate_diff")
         if out.finish_reason == "length":
-            if attempt == 0 and budget < MAX_ANSWER_TOKENS:
+            if not cut_retry and budget < MAX_ANSWER_TOKENS:
+                cut_retry = True
                 budget = min(MAX_ANSWER_TOKENS, budget * 2)
                 repairs.append(f"answer was cut off; regenerated with max_tokens={budget}")
                 continue
@@ -118,8 +130,14 @@ def _rewrite(engine: Engine, prompt: str, region: str, budget: int, limits: Limi
             except PatchDoesNotApply as exc:
                 raise DiffImpossible(f"the model answered with a diff that does not match the code ({exc}); "
                                      "try again with a more specific instruction") from exc
-        return _match_final_newline(region, code)
-    raise DiffImpossible("the model produced no usable rewrite")  # pragma: no cover - loop always returns
+        code = _match_final_newline(region, code)
+        if code == region and not same_retry:
+            same_retry = True
+            temperature = RETRY_TEMPERATURE
+            prompt += UNCHANGED_NUDGE
+            repairs.append("the first answer repeated the code unchanged; regenerated insisting on the change")
+            continue
+        return code
 
 
 def _match_final_newline(original: str, new: str) -> str:

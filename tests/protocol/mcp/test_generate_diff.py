@@ -87,11 +87,30 @@ async def test_a_cut_off_rewrite_is_regenerated_once_then_refused_rather_than_de
     assert (shop / "shop/pricing.py").read_text() == original
 
 
-async def test_an_unchanged_answer_is_an_error_that_asks_for_a_concrete_instruction(shop: Path) -> None:
+async def test_an_echoed_answer_is_regenerated_once_insisting_on_the_change(shop: Path) -> None:
     original = (shop / "shop/pricing.py").read_text()
-    async with connect(shop, FakeEngine(fenced(original))) as client:
+    changed = original.replace('"jp": 0.1}', '"jp": 0.1, "it": 0.22}')
+
+    def answer(prompt: str, _suffix: str) -> str:
+        return fenced(changed if "does NOT make this change yet" in prompt else original)
+
+    engine = FakeEngine(answer)
+    async with connect(shop, engine) as client:
+        result = await client.call_tool("generate_diff", {"file_path": "shop/pricing.py",
+                                                          "instruction": "add Italy at 22%"})
+    assert not result.is_error, text_of(result)
+    assert [c.temperature for c in engine.calls] == [0.0, 0.3]
+    assert any("repeated the code unchanged" in r for r in result.structured_content["repairs"])
+    git_apply(shop, text_of(result))
+    assert (shop / "shop/pricing.py").read_text() == changed
+
+
+async def test_an_unchanged_answer_twice_is_an_error_that_asks_for_a_concrete_instruction(shop: Path) -> None:
+    original = (shop / "shop/pricing.py").read_text()
+    engine = FakeEngine(fenced(original))
+    async with connect(shop, engine) as client:
         result = await client.call_tool("generate_diff", {"file_path": "shop/pricing.py", "instruction": "improve it"})
-    assert result.is_error and "unchanged" in text_of(result)
+    assert result.is_error and "unchanged" in text_of(result) and len(engine.calls) == 2
 
 
 async def test_an_excerpt_that_is_not_in_the_file_is_refused(shop: Path) -> None:
