@@ -15,6 +15,7 @@ drops both, and the next update re-parses those files. Readers use
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -35,6 +36,8 @@ class Store:
     """Open (or create) the tables in ``folder``."""
 
     def __init__(self, folder: Path, *, create: bool) -> None:
+        # Lance logs a WARN line for every table it creates; keep stderr for messages users act on.
+        os.environ.setdefault("LANCE_LOG", "error")
         import lancedb
         from filelock import FileLock
 
