@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mochi_core.config import MochiConfig
+from mochi_core.paths import index_dir
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +102,22 @@ class IndexHost:
     @property
     def index(self) -> GuardedIndex | None:
         return GuardedIndex(self._index, self._lock) if self._index is not None else None
+
+    def open_for_session(self, *, build: bool) -> bool:
+        """Open the index at session start; True when it is empty and ``build`` asks to fill it.
+
+        Without ``build`` (``index_on_start = false``) an existing index is used and none is
+        created, and nothing heavy is imported when the project has no ``.mochi/index``.
+        """
+        if self.root is None:
+            return False
+        if not build:
+            if index_dir(self.root).exists():
+                self.open(create=False)
+            else:
+                self.error = "no project index yet (run `mochi index` or enable server.index_on_start)"
+            return False
+        return self.needs_initial_index()
 
     def needs_initial_index(self) -> bool:
         idx = self.open()

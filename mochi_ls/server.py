@@ -126,14 +126,33 @@ class MochiLanguageServer(LanguageServer):
         path = lsp_uri_to_path(uri) if uri else None
         return path if path is not None and path.is_dir() else None
 
+    async def start_index(self) -> None:
+        """Open the index off the event loop (LanceDB import and open take seconds), index if empty."""
+        loop = asyncio.get_running_loop()
+        try:
+            needed = await loop.run_in_executor(self.session.io_pool, self.session.index_on_start)
+        except Exception as exc:  # background task top level: report, keep serving
+            logger.exception("opening the index failed")
+            self.log("error", f"Mochi: cannot open the project index: {exc}")
+            needed = False
+        if needed:
+            await self.index_workspace()
+            return
+        self.index_ready.set()
+        if self.session.index.error:
+            self.log("warning", f"Mochi: {self.session.index.error}; completions use no project context")
+
     async def index_workspace(self) -> None:
         """Background index of the workspace with work-done progress."""
         token = f"mochi-index-{uuid.uuid4().hex[:8]}"
         has_progress = lsp_client_has_progress(self.client_capabilities)
         last = [0.0]
+        summary = "indexing stopped"
+        begun = False
         try:
             if has_progress:
                 await self.work_done_progress.create_async(token)
+                begun = True
                 self.work_done_progress.begin(token, types.WorkDoneProgressBegin(
                     title="Mochi: indexing", message="scanning the workspace", percentage=0, cancellable=False))
             self.status({"state": "indexing"})
@@ -156,7 +175,7 @@ class MochiLanguageServer(LanguageServer):
             summary = f"indexing failed: {exc}"
             self.log("error", f"Mochi: {summary}")
         finally:
-            if has_progress:
+            if begun:
                 self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=summary[:200]))
             self.status({"state": "indexed"})
             self.index_ready.set()
@@ -212,12 +231,7 @@ def create_server(*, engine: Engine | None = None, build_engine: EngineBuilder |
         if ls.pending_problems:
             ls.show("warning", "Mochi settings: " + "; ".join(ls.pending_problems) + " (defaults used)")
         ls.session.start()
-        if ls.session.index_on_start():
-            ls.spawn(ls.index_workspace())
-        else:
-            ls.index_ready.set()
-            if ls.session.index.error:
-                ls.log("warning", f"Mochi: {ls.session.index.error}; completions use no project context")
+        ls.spawn(ls.start_index())
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(ls: MochiLanguageServer, params: types.DidChangeConfigurationParams) -> None:

@@ -178,7 +178,8 @@ class Session:
 
     # -- index -------------------------------------------------------------------------------
     def index_on_start(self) -> bool:
-        return self.root is not None and self.config.server.index_on_start and self.index.needs_initial_index()
+        """Open the index (blocking: run in a worker); True when the workspace should be indexed now."""
+        return self.index.open_for_session(build=self.config.server.index_on_start)
 
     async def save(self, rel_path: str, text: str | None) -> bool:
         """didSave: re-index the file off the event loop."""

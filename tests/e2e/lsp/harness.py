@@ -1,0 +1,98 @@
+"""Start `mochi lsp` as a subprocess with a fake engine and drive it with pytest-lsp's client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+CLIENTS = ["neovim", "visual_studio_code"]
+TIMEOUT_S = 20.0
+
+
+def capabilities(client: str, *, inline: bool) -> types.ClientCapabilities:
+    """The recorded capabilities of ``client``; ``inline`` adds LSP 3.18 inline completion, as
+    VS Code (languageclient 9+) and Neovim 0.12 send."""
+    caps = client_capabilities(client)
+    if inline:
+        assert caps.text_document is not None
+        caps.text_document.inline_completion = types.InlineCompletionClientCapabilities()
+    return caps
+
+
+def server_command(spec: dict[str, Any]) -> list[str]:
+    return [sys.executable, "-m", "mochi_cli.app", "lsp", "--stdio", "--fake-engine", json.dumps(spec)]
+
+
+@asynccontextmanager
+async def running_server(root: Path, *, client: str = "neovim", inline: bool = True,
+                         spec: dict[str, Any] | None = None, options: Any = None):
+    """A started and initialized server; shut down cleanly on exit."""
+    spec = spec if spec is not None else {"answer": "return a + b"}
+    if options is None:
+        options = {"completion": {"debounce_ms": 0}, "server": {"index_on_start": False}}
+    config = ClientServerConfig(server_command=server_command(spec))
+    lsp: LanguageClient = await config.start()  # type: ignore[assignment]
+    try:
+        caps = capabilities(client, inline=inline)
+        result = await asyncio.wait_for(lsp.initialize_session(types.InitializeParams(
+            capabilities=caps, root_uri=root.as_uri(),
+            workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name=root.name)],
+            initialization_options=options)), TIMEOUT_S)
+        lsp.init_result = result  # type: ignore[attr-defined]
+        yield lsp
+        await asyncio.wait_for(lsp.shutdown_session(), TIMEOUT_S)
+    finally:
+        proc = lsp._server
+        if proc is not None and proc.returncode is None:
+            proc.kill()  # a failed test must not leave the server (and `stop`) hanging
+        await lsp.stop()
+
+
+def open_doc(lsp: LanguageClient, path: Path, text: str, language: str = "python", version: int = 1) -> str:
+    uri = path.as_uri()
+    lsp.text_document_did_open(types.DidOpenTextDocumentParams(
+        text_document=types.TextDocumentItem(uri=uri, language_id=language, version=version, text=text)))
+    return uri
+
+
+def type_text(lsp: LanguageClient, uri: str, version: int, line: int, character: int, text: str) -> None:
+    """One keystroke (or paste) as an incremental change at (line, character)."""
+    pos = types.Position(line=line, character=character)
+    lsp.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+        content_changes=[types.TextDocumentContentChangePartial(range=types.Range(start=pos, end=pos), text=text)]))
+
+
+async def inline(lsp: LanguageClient, uri: str, line: int, character: int) -> str | None:
+    """Text of the first inline suggestion (None when the server returned nothing)."""
+    res = await asyncio.wait_for(lsp.text_document_inline_completion_async(types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=line, character=character),
+        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic))), TIMEOUT_S)
+    if res is None:
+        return None
+    items = res.items if isinstance(res, types.InlineCompletionList) else res
+    if not items:
+        return None
+    text = items[0].insert_text
+    return text if isinstance(text, str) else text.value
+
+
+async def status(lsp: LanguageClient) -> dict[str, Any]:
+    return await asyncio.wait_for(lsp.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="mochi.status", arguments=[])), TIMEOUT_S)
+
+
+async def wait_status(lsp: LanguageClient, key: str, at_least: int, attempts: int = 2000) -> dict[str, Any]:
+    """Ask `mochi.status` until ``key`` reaches ``at_least`` (each try is a round trip, no sleeps)."""
+    for _ in range(attempts):
+        st = await status(lsp)
+        if st[key] >= at_least:
+            return st
+    raise AssertionError(f"status {key} never reached {at_least}: {st}")
