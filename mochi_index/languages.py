@@ -8,7 +8,7 @@ pool's workers each keep their own).
 from __future__ import annotations
 
 import importlib
-from pathlib import PurePosixPath
+import os.path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -51,14 +51,19 @@ OTHER_SOURCE_EXTENSIONS = frozenset(
 _parsers: dict[str, Parser] = {}
 
 
+def _suffix(path: str) -> str:
+    # os.path.splitext, not pathlib: this runs for every file of every walk
+    return os.path.splitext(path)[1].lower()
+
+
 def language_for_path(path: str) -> str | None:
     """The index language of ``path`` (by extension), or None when not supported."""
-    return EXTENSIONS.get(PurePosixPath(path).suffix.lower())
+    return EXTENSIONS.get(_suffix(path))
 
 
 def is_other_source(path: str) -> bool:
     """True for source code of a language Mochi does not parse (counted as skipped)."""
-    return PurePosixPath(path).suffix.lower() in OTHER_SOURCE_EXTENSIONS
+    return _suffix(path) in OTHER_SOURCE_EXTENSIONS
 
 
 def parser_for(language: str) -> Parser:

@@ -55,6 +55,7 @@ class Store:
             else:
                 raise IndexError_(f"index at {self.folder} lacks table {name!r}; rebuild it with `mochi index --full`")
         self.lock = FileLock(str(self.folder / "write.lock"))
+        self.marker = self.folder / "write.in-progress"
         self.writes_since_compact = 0
 
     def __getitem__(self, name: str) -> Any:
@@ -94,6 +95,7 @@ class Store:
         paths = [p.path for p in batch if known is None or p.path in known] + list(removed)
         if not batch and not removed:
             return
+        self.marker.touch()  # removed after the commit; left behind by a crash, it triggers repair()
         for name in CONTENT_TABLES:
             if paths:
                 self._delete_paths(name, paths)
@@ -106,6 +108,7 @@ class Store:
             (self.tables["files"].merge_insert("path").when_matched_update_all()
              .when_not_matched_insert_all().execute(files_rows(batch)))
         self.writes_since_compact += 1
+        self.marker.unlink(missing_ok=True)
 
     def touch(self, batch: list[Parsed], known: dict[str, dict[str, Any]]) -> None:
         """Refresh size/mtime of files whose content hash did not change (rows kept as they are)."""
@@ -121,8 +124,13 @@ class Store:
         for i in range(0, len(paths), DELETE_BATCH):
             self.tables[name].delete(in_filter("path", paths[i: i + DELETE_BATCH]))
 
-    def repair(self) -> int:
-        """Drop rows a crashed write left inconsistent; returns how many paths were repaired."""
+    def repair(self, *, force: bool = False) -> int:
+        """Drop rows a crashed write left inconsistent; returns how many paths were repaired.
+
+        Skipped (0) unless the last write left its in-progress marker behind, or ``force``.
+        """
+        if not force and not self.marker.exists():
+            return 0
         files = self.tables["files"].to_arrow().select(["path", "content_hash", *COUNT_COLUMN.values()]).to_pylist()
         expect = {r["path"]: r for r in files}
         bad: set[str] = set()
@@ -144,6 +152,7 @@ class Store:
             for name in CONTENT_TABLES:
                 self._delete_paths(name, sorted(bad))
             self._delete_paths("files", sorted(bad))
+        self.marker.unlink(missing_ok=True)
         return len(bad)
 
     def replace_patterns(self, rows: pa.Table) -> None:

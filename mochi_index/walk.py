@@ -52,10 +52,12 @@ class _Ignore:
         if cfg.exclude:
             self.specs.append(("", pathspec.GitIgnoreSpec.from_lines(cfg.exclude)))
 
-    def load_dir(self, rel_dir: str, folder: Path) -> int:
+    def load_dir(self, rel_dir: str, folder: Path, names: set[str] | None = None) -> int:
         """Add the ignore files of ``folder``; returns how many specs were pushed."""
         pushed = 0
         for name in (".gitignore", ".mochiignore"):
+            if names is not None and name not in names:
+                continue
             f = folder / name
             if f.is_file():
                 try:
@@ -99,7 +101,7 @@ def _scan(folder: Path, rel_dir: str, ignore: _Ignore, languages: set[str], max_
     except OSError:
         skipped["unreadable"] += 1
         return
-    pushed = ignore.load_dir(rel_dir, folder)
+    pushed = ignore.load_dir(rel_dir, folder, {e.name for e in entries})
     try:
         for entry in entries:
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
