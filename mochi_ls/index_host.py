@@ -151,9 +151,9 @@ class IndexHost:
         if idx is None:
             return False
         with self._lock:
-            idx.update_file(rel_path, text)
-        self.saves += 1
-        return True
+            taken = bool(idx.update_file(rel_path, text))
+        self.saves += taken
+        return taken
 
     def close(self) -> None:
         with self._lock:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -19,7 +18,10 @@ from typing import Any
 from urllib.parse import unquote
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInternalError, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.json_rpc import JsonRPCNotification, JsonRPCProtocol
 
 from mochi_ls import __version__
 from mochi_ls.completer import CompletionInput
@@ -41,8 +43,31 @@ from mochi_model.types import Engine
 logger = logging.getLogger(__name__)
 
 STATUS_NOTIFICATION = "mochi/status"
+IGNORED_METHOD = "$/mochi/ignored"  # what a malformed message becomes once answered
 _LEVELS = {"error": types.MessageType.Error, "warning": types.MessageType.Warning,
            "info": types.MessageType.Info}
+
+
+class MochiProtocol(LanguageServerProtocol):
+    """pygls protocol that answers requests with malformed params with InvalidParams.
+
+    pygls drops a message it cannot structure (the client would wait forever); here a request
+    gets an error response and a notification is logged, and both are then ignored.
+    """
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        try:
+            return super().structure_message(data)
+        except (JsonRpcInvalidParams, JsonRpcInternalError):
+            method = str(data.get("method", ""))
+            message = f"Mochi: invalid params for {method or 'a message'}; ignored"
+            if "id" in data and method:
+                self._send_response(data["id"], error=types.ResponseError(
+                    code=types.ErrorCodes.InvalidParams, message=message))
+            server = self._server
+            if isinstance(server, MochiLanguageServer):
+                server.log("warning", message)
+            return JsonRPCNotification(method=IGNORED_METHOD, params=None, jsonrpc=JsonRPCProtocol.VERSION)
 
 
 class MochiLanguageServer(LanguageServer):
@@ -50,14 +75,14 @@ class MochiLanguageServer(LanguageServer):
 
     def __init__(self, *, engine: Engine | None = None, build_engine: EngineBuilder | None = None,
                  project: Path | None = None) -> None:
-        super().__init__("mochi", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        super().__init__("mochi", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+                         protocol_cls=MochiProtocol)
         self.session = Session(engine=engine, build_engine=build_engine, notifier=self)
         self.session.text_of = self._text_of
         self.project_override = project
         self.loop: asyncio.AbstractEventLoop | None = None
         self.pending_problems: list[str] = []
         self.background: set[asyncio.Task[Any]] = set()
-        self.index_ready = threading.Event()  # set when the start-up index finished (or was skipped)
 
     # -- Notifier ------------------------------------------------------------------------------
     def _send(self, fn: Any, *args: Any) -> None:
@@ -87,6 +112,10 @@ class MochiLanguageServer(LanguageServer):
 
     def status(self, data: dict[str, Any]) -> None:
         self._send(self.protocol.notify, STATUS_NOTIFICATION, data)
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """Unexpected protocol-level errors go to the log, not to popups."""
+        self.log("error", f"Mochi: internal error: {error}")
 
     # -- helpers -------------------------------------------------------------------------------
     def _text_of(self, uri: str) -> str | None:
@@ -138,7 +167,7 @@ class MochiLanguageServer(LanguageServer):
         if needed:
             await self.index_workspace()
             return
-        self.index_ready.set()
+        self.session.index_ready.set()
         if self.session.index.error:
             self.log("warning", f"Mochi: {self.session.index.error}; completions use no project context")
 
@@ -178,7 +207,7 @@ class MochiLanguageServer(LanguageServer):
             if begun:
                 self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=summary[:200]))
             self.status({"state": "indexed"})
-            self.index_ready.set()
+            self.session.index_ready.set()
 
     def spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -77,6 +78,7 @@ class Session:
         self.gen_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mochi-gen")
         self.io_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mochi-index")
         self.text_of: Callable[[str], str | None] = lambda uri: None
+        self.index_ready = threading.Event()  # set when the start-up index finished (or was skipped)
 
     def _make_completer(self) -> Completer:
         return Completer(engine=self.engine, index=self.index, usage=self.usage, cache=self.cache,
@@ -186,6 +188,7 @@ class Session:
         if not rel_path or self.root is None:
             return False
         loop = asyncio.get_running_loop()
+        self.cache.clear()  # cached suggestions were made with the old project context
         try:
             return await loop.run_in_executor(self.io_pool, self.index.update_file, rel_path, text)
         except Exception as exc:  # indexing a file must never take the server down
@@ -200,7 +203,8 @@ class Session:
             "model": getattr(self.engine.get(), "model_id", ""),
             "root": str(self.root) if self.root else "",
             "index": {"available": self.index._index is not None, "error": self.index.error,
-                      "indexing": self.index.indexing, "saves": self.index.saves},
+                      "indexing": self.index.indexing, "saves": self.index.saves,
+                      "ready": self.index_ready.is_set()},
             "requests": g.opened, "superseded": g.superseded, "cancelled": g.cancelled, "debounced": g.debounced,
             "generated": s.generated, "cache_hits": s.cache_hits, "empty": s.empty,
             "cancelled_generations": s.cancelled, "cancelled_cpu_s": round(s.cancelled_cpu_s, 4),

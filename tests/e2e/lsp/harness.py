@@ -91,8 +91,59 @@ async def status(lsp: LanguageClient) -> dict[str, Any]:
 
 async def wait_status(lsp: LanguageClient, key: str, at_least: int, attempts: int = 2000) -> dict[str, Any]:
     """Ask `mochi.status` until ``key`` reaches ``at_least`` (each try is a round trip, no sleeps)."""
+    return await wait_until(lsp, lambda st: st[key] >= at_least, attempts)
+
+
+async def wait_until(lsp: LanguageClient, predicate: Any, attempts: int = 2000) -> dict[str, Any]:
+    """Ask `mochi.status` until ``predicate(status)`` holds, waiting on the server's own answers.
+
+    Each try is a request round trip that the server answers when its event loop gets to it, so
+    this never sleeps; the total wait is bounded by ``attempts`` round trips (and TIMEOUT_S each).
+    """
+    st: dict[str, Any] = {}
     for _ in range(attempts):
         st = await status(lsp)
-        if st[key] >= at_least:
+        if predicate(st):
             return st
-    raise AssertionError(f"status {key} never reached {at_least}: {st}")
+    raise AssertionError(f"status never satisfied the condition: {st}")
+
+
+async def raw_request(lsp: LanguageClient, method: str, params: Any) -> Any:
+    """Send a request whose params are not the typed ones (malformed input, as a buggy client would)."""
+    import uuid
+    from concurrent.futures import Future
+
+    from pygls.protocol.json_rpc import JsonRPCRequestMessage
+
+    msg_id = str(uuid.uuid4())
+    fut: Future[Any] = Future()
+    lsp.protocol._request_futures[msg_id] = fut
+    lsp.protocol._result_types[msg_id] = None
+    lsp.protocol._send_data(JsonRPCRequestMessage(id=msg_id, method=method, params=params, jsonrpc="2.0"))
+    return await asyncio.wait_for(asyncio.wrap_future(fut), TIMEOUT_S)
+
+
+async def wait_for_log(lsp: LanguageClient, needle: str, timeout_s: float = 60.0) -> str:
+    """Wait for a `window/logMessage` containing ``needle`` (already received ones count)."""
+
+    async def scan() -> str:
+        while True:
+            for m in lsp.log_messages:
+                if needle in m.message:
+                    return m.message
+            await lsp.wait_for_notification(types.WINDOW_LOG_MESSAGE)
+
+    return await asyncio.wait_for(scan(), timeout_s)
+
+
+async def wait_for_progress_end(lsp: LanguageClient, timeout_s: float = 90.0) -> list[Any]:
+    """Wait until a work-done progress has ended; returns its reports (begin … end)."""
+
+    async def scan() -> list[Any]:
+        while True:
+            for reports in lsp.progress_reports.values():
+                if reports and isinstance(reports[-1], types.WorkDoneProgressEnd):
+                    return reports
+            await lsp.wait_for_notification(types.PROGRESS)
+
+    return await asyncio.wait_for(scan(), timeout_s)
