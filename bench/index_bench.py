@@ -50,15 +50,16 @@ def first_index_child(root: str, workers: int) -> None:
     from mochi_index import ProjectIndex
 
     t0, c0 = time.perf_counter(), time.process_time()
-    idx = ProjectIndex.open(root)
+    idx = ProjectIndex.open(root)  # imports LanceDB: part of what a user waits for
+    t1 = time.perf_counter()
     stats = idx.update(workers=workers)
     wall = time.perf_counter() - t0
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     me = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({
-        "wall_s": wall, "update_s": stats.seconds, "files": stats.parsed, "workers": stats.workers,
-        "cpu_s": time.process_time() - c0 + kids.ru_utime + kids.ru_stime,
-        "peak_rss_mb": me.ru_maxrss / 1024, "peak_rss_worker_mb": kids.ru_maxrss / 1024,
+        "wall_s": wall, "open_s": t1 - t0, "update_s": stats.seconds, "files": stats.parsed,
+        "workers": stats.workers,
+        # pool workers are forkserver children, not ours: their CPU is not in this number
+        "main_cpu_s": time.process_time() - c0, "peak_rss_main_mb": me.ru_maxrss / 1024,
         "symbols": idx.stats()["symbols"], "chunks": idx.store["chunks"].count_rows(),
     }))
 
@@ -165,12 +166,13 @@ def main() -> None:
         "files": pooled["files"], "symbols": pooled["symbols"], "chunks": pooled["chunks"],
         "cpu_count": os.cpu_count(), "loadavg_start": load0, "loadavg_end": os.getloadavg(),
         "first_single": single, "first_pool": pooled,
-        "files_per_s_single": single["files"] / single["wall_s"],
-        "files_per_s_pool": pooled["files"] / pooled["wall_s"],
-        "files_per_cpu_s": pooled["files"] / pooled["cpu_s"],
-        "pool_speedup": single["wall_s"] / pooled["wall_s"],
+        "files_per_s_single": single["files"] / single["update_s"],
+        "files_per_s_pool": pooled["files"] / pooled["update_s"],
+        "files_per_s_pool_incl_startup": pooled["files"] / pooled["wall_s"],
+        "files_per_cpu_s_single": single["files"] / single["main_cpu_s"],
+        "pool_speedup": single["update_s"] / pooled["update_s"],
         "unchanged_rerun_s": rerun_s, "unchanged_parsed": unchanged.parsed,
-        "unchanged_ratio": rerun_s / pooled["wall_s"],
+        "unchanged_ratio": rerun_s / pooled["update_s"],
         **watch, **queries,
     }
     for r in (single, pooled):
@@ -190,11 +192,13 @@ def _print(r: dict) -> None:
     t.add_column("value", justify="right")
     t.add_column("target / baseline")
     s, p = r["first_single"], r["first_pool"]
-    t.add_row("first index, 1 process", f"{r['files_per_s_single']:.0f} files/s ({s['wall_s']:.1f} s)", "baseline")
-    t.add_row(f"first index, pool x{p['workers']}", f"{r['files_per_s_pool']:.0f} files/s ({p['wall_s']:.1f} s)",
+    t.add_row("first index, 1 process", f"{r['files_per_s_single']:.0f} files/s ({s['update_s']:.1f} s)", "baseline")
+    t.add_row(f"first index, pool x{p['workers']}", f"{r['files_per_s_pool']:.0f} files/s ({p['update_s']:.1f} s)",
               f">= 300 files/s; {r['pool_speedup']:.2f}x baseline")
-    t.add_row("files per CPU-second", f"{r['files_per_cpu_s']:.0f}", "machine-load independent")
-    t.add_row("peak RSS (main / worker)", f"{p['peak_rss_mb']:.0f} / {p['peak_rss_worker_mb']:.0f} MB", "")
+    t.add_row("  incl. process start + LanceDB import", f"{r['files_per_s_pool_incl_startup']:.0f} files/s "
+              f"({p['wall_s']:.1f} s)", "")
+    t.add_row("files per CPU-second, 1 process", f"{r['files_per_cpu_s_single']:.0f}", "independent of machine load")
+    t.add_row("peak RSS, main process", f"{p['peak_rss_main_mb']:.0f} MB (1 process: {s['peak_rss_main_mb']:.0f} MB)", "")
     t.add_row("unchanged re-index", f"{r['unchanged_rerun_s']:.2f} s ({100 * r['unchanged_ratio']:.1f} %)",
               "<= 5 % of first run")
     t.add_row("watch: write -> searchable", f"p50 {r['watch_p50_ms']:.0f} / p95 {r['watch_p95_ms']:.0f} ms",
