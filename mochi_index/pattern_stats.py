@@ -105,23 +105,44 @@ def naming_patterns(symbols: list[dict[str, Any]]) -> list[Pattern]:
     return out
 
 
-def rank(patterns: list[Pattern], query: str | None, language: str | None, kind: str | None,
-         limit: int) -> list[Pattern]:
-    """Filter by language/kind, score by query-word overlap and frequency, best first."""
-    words = [w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", query or "")]
+_WORDS = re.compile(r"[A-Za-z][a-z0-9]*|[0-9]+")
+STOP = frozenset("the and for with from into that this how what when use using code want way some".split())
+KIND_WORDS = {
+    "logging": {"log", "logs", "logging", "logger", "print", "debug", "warn", "warning"},
+    "error_raise": {"raise", "raises", "throw", "throws", "error", "errors", "exception", "fail", "panic"},
+    "error_catch": {"catch", "except", "handle", "handling", "error", "errors", "exception", "try", "recover"},
+    "decorator": {"decorator", "decorators", "decorate", "annotation", "annotations", "attribute", "derive"},
+    "import_alias": {"import", "imports", "alias", "aliases", "use"},
+    "naming": {"name", "names", "naming", "convention", "conventions", "case", "style"},
+    "call_sequence": {"call", "calls", "sequence", "then", "after", "before"},
+}
+
+
+def words_of(text: str) -> set[str]:
+    """Lower-cased words of prose or code (identifiers split at ``_`` and camelCase)."""
+    return {w.lower() for w in _WORDS.findall(text)}
+
+
+def pattern_words(p: Pattern) -> frozenset[str]:
+    return frozenset(words_of(f"{p.key} {p.snippet}"))
+
+
+def rank(patterns: list[tuple[Pattern, frozenset[str]]], query: str | None, language: str | None,
+         kind: str | None, limit: int) -> list[Pattern]:
+    """Filter by language/kind; score by whole-word overlap with ``query`` (a goal in words or a code
+    excerpt), by the query naming the pattern's kind ("log", "raise", "decorator"), and by frequency."""
+    words = {w for w in words_of(query or "") if len(w) > 2 and w not in STOP}
     scored: list[tuple[float, Pattern]] = []
-    for p in patterns:
-        if language and p.language != language:
-            continue
-        if kind and p.kind != kind:
+    for p, pwords in patterns:
+        if (language and p.language != language) or (kind and p.kind != kind):
             continue
         freq = math.log1p(p.count)
         if words:
-            hay = f"{p.kind} {p.key} {p.snippet} {p.description}".lower()
-            hits = sum(1 for w in words if w in hay)
-            if not hits:
+            hits = len(words & pwords)
+            kind_hit = bool(words & KIND_WORDS.get(p.kind, set()))
+            if not hits and not kind_hit:
                 continue
-            scored.append((hits * 10 + freq, p))
+            scored.append((hits * 10 + kind_hit * 6 + freq, p))
         else:
             scored.append((freq, p))
     scored.sort(key=lambda x: (-x[0], x[1].kind, x[1].key))

@@ -22,7 +22,7 @@ from mochi_index import search as _search
 from mochi_index.errors import IndexError_, IndexMissing
 from mochi_index.indexer import Progress, parse_one, run_update
 from mochi_index.languages import language_for_path
-from mochi_index.pattern_stats import aggregate_sites_table, naming_patterns_table, rank
+from mochi_index.pattern_stats import aggregate_sites_table, naming_patterns_table, pattern_words, rank
 from mochi_index.types import Chunk, FileRecord, IndexStats, Pattern, SearchHit, Symbol
 from mochi_index.walk import stat_entry
 
@@ -38,7 +38,7 @@ class ProjectIndex:
         self.root = root
         self.config = config
         self.store = store
-        self._patterns_cache: tuple[tuple[int, int], list[Pattern]] | None = None
+        self._patterns_cache: tuple[tuple[int, int], list[tuple[Pattern, frozenset[str]]]] | None = None
 
     @classmethod
     def open(cls, root: Path | str, config: MochiConfig | None = None, create: bool = True) -> ProjectIndex:
@@ -138,13 +138,13 @@ class ProjectIndex:
             self.store.compact(timedelta(seconds=retention_s))
 
     def _rel(self, path: str) -> str:
-        p = Path(path)
+        p = Path(str(path).replace("\\", "/"))
         if p.is_absolute():
             try:
                 p = p.resolve().relative_to(self.root)
             except ValueError as exc:
                 raise IndexError_(f"{path} is outside the project {self.root}") from exc
-        return p.as_posix().lstrip("./") if p.as_posix().startswith("./") else p.as_posix()
+        return p.as_posix()  # Path() already dropped any leading "./"
 
     # ---- reading -------------------------------------------------------------------------
     def definitions(self, names: list[str], limit: int = 20, language: str | None = None) -> list[Symbol]:
@@ -164,12 +164,13 @@ class ProjectIndex:
     def search(self, query: str, kind: str | None = None, limit: int = 10) -> list[SearchHit]:
         return _search.search(self.store, query, kind, limit, self.patterns)
 
-    def _all_patterns(self) -> list[Pattern]:
+    def _all_patterns(self) -> list[tuple[Pattern, frozenset[str]]]:
         key = (self.store["pattern_sites"].version, self.store["symbols"].version)
         if self._patterns_cache is None or self._patterns_cache[0] != key:
             sites = self.store["pattern_sites"].to_arrow()
             syms = self.store["symbols"].to_arrow().select(["name", "kind", "language", "path", "start_line"])
-            self._patterns_cache = (key, aggregate_sites_table(sites) + naming_patterns_table(syms))
+            found = aggregate_sites_table(sites) + naming_patterns_table(syms)
+            self._patterns_cache = (key, [(p, pattern_words(p)) for p in found])
         return self._patterns_cache[1]
 
     def _write_patterns_snapshot(self) -> None:
@@ -178,7 +179,7 @@ class ProjectIndex:
         from mochi_index.schema import PATTERNS
 
         rows = [{"kind": p.kind, "language": p.language, "key": p.key, "description": p.description,
-                 "count": p.count, "examples": p.examples, "snippet": p.snippet} for p in self._all_patterns()]
+                 "count": p.count, "examples": p.examples, "snippet": p.snippet} for p, _ in self._all_patterns()]
         self.store.replace_patterns(pa.Table.from_pylist(rows, schema=PATTERNS))
 
     def stats(self) -> dict[str, Any]:
@@ -213,8 +214,11 @@ class ProjectIndex:
         except (OSError, ValueError):
             return {}
 
-    def iter_files(self) -> Iterator[FileRecord]:
+    def iter_files(self, include_skipped: bool = False) -> Iterator[FileRecord]:
+        """Indexed files (and, with ``include_skipped``, those kept out, with ``skip`` set)."""
         for r in self.store["files"].to_arrow().to_pylist():
+            if r["skip"] and not include_skipped:
+                continue
             yield FileRecord(path=r["path"], language=r["language"], content_hash=r["content_hash"], size=r["size"],
                              mtime_ns=r["mtime_ns"], indexed_at=r["indexed_at"], skip=r["skip"])
 
@@ -227,7 +231,9 @@ class ProjectIndex:
             yield _search._chunk(r)
 
     def close(self) -> None:
-        self.store = self.store  # LanceDB needs no explicit close; kept for the contract
+        """Release the write lock if held (LanceDB itself needs no close; kept for the contract)."""
+        if self.store.lock.is_locked:
+            self.store.lock.release(force=True)
 
     def __enter__(self) -> ProjectIndex:
         return self

@@ -78,3 +78,22 @@ def test_patterns_report_recurring_idioms_with_locations(poly: Path) -> None:
     assert raised[0].examples[0] == "pkg/config.py:32"
     naming = idx.patterns(kind="naming", language="python")
     assert any(p.key == "function names: snake_case" for p in naming)
+
+
+def test_patterns_answer_goals_in_words_and_code_excerpts(poly: Path) -> None:
+    idx = ProjectIndex.open(poly)
+    idx.update()
+    goal = idx.patterns("how do I log an error", language="python")
+    assert goal and goal[0].kind in ("logging", "error_raise", "error_catch")
+    assert {p.kind for p in idx.patterns("raise an exception", language="python")} == {"error_raise"}
+    code = idx.patterns("raise ConfigError('bad value')", language="python")
+    assert code[0].key == "raise ConfigError(...)"
+    assert idx.patterns("zebra giraffe") == []  # nothing matches: no noise from short substrings
+
+
+def test_iter_files_yields_indexed_files_unless_skipped_ones_are_asked_for(poly: Path) -> None:
+    (poly / "blob.py").write_bytes(b"\x00\x01binary")
+    idx = ProjectIndex.open(poly)
+    idx.update()
+    assert "blob.py" not in {f.path for f in idx.iter_files()}
+    assert {f.skip for f in idx.iter_files(include_skipped=True) if f.path == "blob.py"} == {"binary"}
