@@ -89,12 +89,11 @@ class ProjectIndex:
         language = language_for_path(rel)
         if language is None or language not in self.config.index.languages:
             return False
-        entry = None
-        if text is None:
-            entry = stat_entry(self.root, rel, self.config.index)
-            if entry is None:
-                self.remove_file(rel)
-                return False
+        entry = stat_entry(self.root, rel, self.config.index,
+                           text_size=None if text is None else len(text.encode("utf-8")))
+        if entry is None:  # gone, ignored, vendored, too large...: whatever was indexed goes
+            self.remove_file(rel)
+            return False
         parsed = parse_one(self.root, entry, rel, language, text, self.config.index.chunk_tokens)
         with self.store.locked(timeout=10):
             self.store.write([parsed], [])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,15 +123,16 @@ def _scan(folder: Path, rel_dir: str, ignore: _Ignore, languages: set[str], max_
                 else:
                     yield from _scan(Path(entry.path), rel, ignore, languages, max_bytes, skipped, seen_dirs)
                 continue
-            entry_out = _check_file(entry, rel, ignore, languages, max_bytes, skipped)
+            entry_out = _check_file(entry.stat, rel, ignore, languages, max_bytes, skipped)
             if entry_out is not None:
                 yield entry_out
     finally:
         del ignore.specs[len(ignore.specs) - pushed:]
 
 
-def _check_file(entry: os.DirEntry[str], rel: str, ignore: _Ignore, languages: set[str], max_bytes: int,
-                skipped: Counter[str]) -> FileEntry | None:
+def _check_file(stat: Callable[[], os.stat_result] | None, rel: str, ignore: _Ignore, languages: set[str],
+                max_bytes: int, skipped: Counter[str]) -> FileEntry | None:
+    """Name- and size-based checks of one file; ``stat`` None skips the size check (unsaved text)."""
     language = language_for_path(rel)
     if language is None:
         if is_other_source(rel):
@@ -146,8 +147,10 @@ def _check_file(entry: os.DirEntry[str], rel: str, ignore: _Ignore, languages: s
     if GENERATED_NAME.search(rel):
         skipped["generated"] += 1
         return None
+    if stat is None:
+        return FileEntry(rel=rel, language=language, size=0, mtime_ns=0)
     try:
-        st = entry.stat(follow_symlinks=True)
+        st = stat()
     except OSError:
         skipped["unreadable"] += 1  # dangling symlink, permission denied
         return None
@@ -170,22 +173,28 @@ def classify_content(data: bytes) -> str:
     return ""
 
 
-def stat_entry(root: Path, rel: str, cfg: IndexSection) -> FileEntry | None:
-    """A :class:`FileEntry` for one path (used by ``update_file``), None when not indexable."""
-    skipped: Counter[str] = Counter()
-    path = Path(root) / rel
-    language = language_for_path(rel)
-    if language is None or language not in cfg.languages or not path.is_file():
-        return None
+def stat_entry(root: Path, rel: str, cfg: IndexSection, *, text_size: int | None = None) -> FileEntry | None:
+    """The :class:`FileEntry` of one path when a walk would index it, else None (``update_file``, watcher).
+
+    Every ignore file on the way down is honoured. ``text_size``: unsaved editor text of that
+    size stands in for the file on disk (which may not exist yet).
+    """
+    root = Path(root)
     parts = rel.split("/")
-    if any(p in ALWAYS_SKIPPED or p in VENDORED_DIRS for p in parts[:-1]):
+    if any(p in ALWAYS_SKIPPED or p in VENDORED_DIRS or p.endswith(".egg-info") for p in parts[:-1]):
         return None
-    ignore = _Ignore(Path(root), cfg)
-    ignore.load_dir("", Path(root))
-    if ignore.ignored(rel, False):
-        return None
-    with os.scandir(path.parent) as it:
-        for entry in it:
-            if entry.name == parts[-1]:
-                return _check_file(entry, rel, ignore, set(cfg.languages), cfg.max_file_kb * 1024, skipped)
-    return None
+    ignore = _Ignore(root, cfg)
+    ignore.load_dir("", root)
+    prefix, folder = "", root
+    for part in parts[:-1]:
+        prefix = f"{prefix}/{part}" if prefix else part
+        folder = folder / part
+        if ignore.ignored(prefix, True):
+            return None
+        ignore.load_dir(prefix, folder)
+    skipped: Counter[str] = Counter()
+    max_bytes = cfg.max_file_kb * 1024
+    if text_size is not None:
+        entry = _check_file(None, rel, ignore, set(cfg.languages), max_bytes, skipped)
+        return entry if entry is not None and text_size <= max_bytes else None
+    return _check_file(lambda: os.stat(root / rel), rel, ignore, set(cfg.languages), max_bytes, skipped)

@@ -175,3 +175,14 @@ def test_paths_with_quotes_and_spaces_round_trip(tmp_path: Path, name: str) -> N
     (root / name).unlink()
     idx.update()
     assert _names(idx) == set()
+
+
+def test_update_file_honours_nested_ignore_files_for_saved_and_unsaved_text(tmp_path: Path) -> None:
+    root = _project(tmp_path, {"sub/.gitignore": "private/\n", "sub/private/p.py": "def p():\n    pass\n",
+                               "sub/ok.py": "def ok():\n    pass\n"})
+    idx = ProjectIndex.open(root)
+    assert not idx.update_file("sub/private/p.py")
+    assert not idx.update_file("sub/private/p.py", "def typed():\n    pass\n")
+    assert not idx.update_file("node_modules/x/y.py", "def v():\n    pass\n")
+    assert idx.update_file("sub/ok.py", "def unsaved():\n    pass\n")
+    assert _names(idx) == {("sub/ok.py", "unsaved")}
