@@ -14,6 +14,7 @@ drops both, and the next update re-parses those files. Readers use
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections import Counter
@@ -25,7 +26,7 @@ import pyarrow as pa
 
 from mochi_index.errors import IndexBusy, IndexError_
 from mochi_index.parse import Parsed
-from mochi_index.schema import ALL_TABLES, CONTENT_TABLES, content_rows, files_rows, in_filter
+from mochi_index.schema import ALL_TABLES, CONTENT_TABLES, SCHEMA_VERSION, content_rows, files_rows, in_filter
 
 logger = logging.getLogger(__name__)
 COUNT_COLUMN = {"symbols": "n_symbols", "chunks": "n_chunks", "pattern_sites": "n_sites"}
@@ -46,6 +47,16 @@ class Store:
             self.folder.mkdir(parents=True, exist_ok=True)
         self.db = lancedb.connect(str(self.folder), read_consistency_interval=timedelta(0))
         existing = set(self.db.list_tables().tables)
+        if existing and self._stored_schema_version() != SCHEMA_VERSION:
+            if not create:
+                raise IndexError_(f"the index at {self.folder} was built by another Mochi version; "
+                                  "rebuild it with `mochi index --full`")
+            logger.warning("index: schema changed since %s was built; rebuilding it", self.folder)
+            for name in existing:
+                self.db.drop_table(name)
+            existing = set()
+        if create:
+            (self.folder / "schema.json").write_text(json.dumps({"schema_version": SCHEMA_VERSION}))
         self.tables: dict[str, Any] = {}
         for name, schema in ALL_TABLES.items():
             if name in existing:
@@ -57,6 +68,12 @@ class Store:
         self.lock = FileLock(str(self.folder / "write.lock"))
         self.marker = self.folder / "write.in-progress"
         self.writes_since_compact = 0
+
+    def _stored_schema_version(self) -> int:
+        try:
+            return int(json.loads((self.folder / "schema.json").read_text())["schema_version"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0
 
     def __getitem__(self, name: str) -> Any:
         return self.tables[name]

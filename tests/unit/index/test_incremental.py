@@ -186,3 +186,16 @@ def test_update_file_honours_nested_ignore_files_for_saved_and_unsaved_text(tmp_
     assert not idx.update_file("node_modules/x/y.py", "def v():\n    pass\n")
     assert idx.update_file("sub/ok.py", "def unsaved():\n    pass\n")
     assert _names(idx) == {("sub/ok.py", "unsaved")}
+
+
+def test_an_index_from_another_schema_version_is_rebuilt_or_reported(tmp_path: Path) -> None:
+    from mochi_index import IndexError_
+
+    root = _project(tmp_path, {"a.py": "def alpha():\n    pass\n"})
+    ProjectIndex.open(root).update()
+    (root / ".mochi" / "index" / "schema.json").write_text('{"schema_version": 0}')
+    with pytest.raises(IndexError_, match="--full"):
+        ProjectIndex.open(root, create=False)
+    idx = ProjectIndex.open(root)
+    assert not idx.exists
+    assert idx.update().parsed == 1 and _names(idx) == {("a.py", "alpha")}
