@@ -4,8 +4,9 @@ Tree (under :class:`mochi_core.errors.MochiError`)::
 
     IndexError_                 anything the index cannot do (unreadable store, bad path)
     ├── IndexMissing            no index exists and ``create=False`` was asked
-    ├── IndexBusy               another process holds the write lock for too long
-    └── ParseFailed             tree-sitter could not parse a file (logged; the file is kept out)
+    └── IndexBusy               another process holds the write lock for too long
+
+A file that cannot be parsed is not an error: it is logged and kept out (``skip='parse_error'``).
 
 The trailing underscore avoids shadowing the builtin ``IndexError``.
 """
@@ -26,6 +27,3 @@ class IndexMissing(IndexError_):
 class IndexBusy(IndexError_):
     """Another process is writing the index and did not finish in time."""
 
-
-class ParseFailed(IndexError_):
-    """A file could not be parsed; it is left out of the index."""

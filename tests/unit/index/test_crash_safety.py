@@ -178,3 +178,36 @@ def test_compaction_keeps_the_store_from_growing_with_every_write(tmp_path: Path
     after = idx.store.version_count()
     assert after <= len(idx.store.tables) * 2 < before
     assert [s.name for s in idx.definitions(["a39"])] == ["a39"]
+
+
+WRITER = """
+    import sys
+    from mochi_index import ProjectIndex
+    idx = ProjectIndex.open(sys.argv[1], create=False)
+    print("ready", flush=True)
+    for i in range(12):
+        idx.update_file("theirs.py", f"def theirs_{i}():\\n    return {i}\\n")
+"""
+
+
+def test_two_writer_processes_serialise_on_the_lock_and_leave_no_duplicates(tmp_path: Path) -> None:
+    (tmp_path / "mine.py").write_text("def mine_0():\n    pass\n")
+    (tmp_path / "theirs.py").write_text("def theirs_0():\n    pass\n")
+    idx = ProjectIndex.open(tmp_path)
+    idx.update()
+    other = subprocess.Popen([sys.executable, "-c", textwrap.dedent(WRITER), str(tmp_path)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready, _, _ = select.select([other.stdout], [], [], 60)
+        assert ready and other.stdout.readline().strip() == "ready"
+        for i in range(12):
+            idx.update_file("mine.py", f"def mine_{i}():\n    return {i}\n")
+        _, err = other.communicate(timeout=60)
+    finally:
+        if other.poll() is None:
+            other.kill()
+            other.communicate()
+    assert other.returncode == 0, err
+    names = sorted(s.qualified_name for s in idx.iter_symbols())
+    assert names == ["mine_11", "theirs_11"]
+    assert sorted(c.path for c in idx.iter_chunks()) == ["mine.py", "theirs.py"]
