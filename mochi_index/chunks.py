@@ -96,8 +96,9 @@ class _Chunker:
             else:
                 out += self.windows(child.start_point.row, child.end_point.row, owner)
         out += [_Piece(n.start_point.row, n.end_point.row, owner) for n in lead]
-        if owner and body is not node and node.end_point.row > body.end_point.row:
-            out.append(_Piece(body.end_point.row + 1, node.end_point.row, owner))
+        last = children[-1].end_point.row
+        if owner and node.end_point.row > last:  # closing braces after the last statement
+            out.append(_Piece(last + 1, node.end_point.row, owner))
         return out
 
     def windows(self, start: int, end: int, owner: str) -> list[_Piece]:

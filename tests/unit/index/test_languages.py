@@ -128,3 +128,15 @@ def test_chunks_cover_definitions_with_their_doc_comments_and_respect_the_token_
     lines = (POLY / "pkg/config.py").read_text().split("\n")
     for c in small.chunks:
         assert c.text == "\n".join(lines[c.start_line - 1: c.end_line])
+
+
+@pytest.mark.parametrize("rel", ["pkg/config.py", "web/client.ts", "web/App.tsx", "web/util.js", "gosrc/server.go",
+                                 "rs/lib.rs", "java/com/acme/Repo.java"])
+@pytest.mark.parametrize("cap", [16, 64, 256])
+def test_chunks_cover_every_non_blank_line_exactly_once(rel: str, cap: int) -> None:
+    lines = (POLY / rel).read_text().split("\n")
+    seen: list[int] = []
+    for c in _parse(rel, cap).chunks:
+        seen += range(c.start_line, c.end_line + 1)
+    assert len(seen) == len(set(seen)), "overlapping chunks"
+    assert [i + 1 for i, line in enumerate(lines) if line.strip() and i + 1 not in seen] == []
