@@ -50,6 +50,8 @@ class _Chunker:
         if found:
             return node, found[0], found[1]
         if node.type in WRAPPERS:
+            if node.type in ("lexical_declaration", "variable_declaration") and node.named_child_count > 1:
+                return None  # `var a = 1, f = () => {}`: a statement, not one definition
             for child in node.named_children:
                 inner = self.definition(child, parent_kind)
                 if inner:
@@ -66,10 +68,8 @@ class _Chunker:
             return self.windows(start, end, owner)
         out: list[_Piece] = []
         first = children[0].start_point.row
-        if owner and first > start:
-            out.append(_Piece(start, first - 1, owner))  # the signature (and decorators)
-        elif not owner and first > 0:
-            out.append(_Piece(0, first - 1, owner))  # leading comments of the file
+        if first > start:  # the signature and decorators (the file's leading comments for the root)
+            out.append(_Piece(start, first - 1, owner))
         lead: list[Node] = []  # comments/attributes waiting to see whether a definition follows
         for child in children:
             if child.type in LEADING:
@@ -97,7 +97,7 @@ class _Chunker:
                 out += self.windows(child.start_point.row, child.end_point.row, owner)
         out += [_Piece(n.start_point.row, n.end_point.row, owner) for n in lead]
         last = children[-1].end_point.row
-        if owner and node.end_point.row > last:  # closing braces after the last statement
+        if node.end_point.row > last:  # closing braces after the last statement
             out.append(_Piece(last + 1, node.end_point.row, owner))
         return out
 
