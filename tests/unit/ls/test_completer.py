@@ -1,0 +1,109 @@
+"""One completion without a protocol: prompt pieces, cache, usage log, cancellation, failures."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from mochi_core.config import MochiConfig
+from mochi_index.usage import UsageLog
+from mochi_ls.cache import SuggestionCache
+from mochi_ls.completer import Completer, CompletionInput, document_problem
+from mochi_ls.engine_host import EngineHost
+from mochi_ls.index_host import IndexHost
+from mochi_ls.recent import RecentEdits
+from mochi_model.fake import FakeEngine
+from mochi_model.types import CancelToken
+
+TEXT = "def add(a, b):\n    \n\nprint(add(1, 2))\n"
+OFFSET = TEXT.index("\n    \n") + 5
+
+
+def _completer(tmp_path: Path, engine: FakeEngine, config: MochiConfig | None = None,
+               others: dict[str, str] | None = None) -> Completer:
+    cfg = config or MochiConfig()
+    docs = others or {}
+    return Completer(engine=EngineHost(engine=engine), index=IndexHost(None, cfg), usage=UsageLog(tmp_path),
+                     cache=SuggestionCache(), recent=RecentEdits(), config=lambda: cfg, text_of=docs.get)
+
+
+def _inp(text: str = TEXT, offset: int = OFFSET) -> CompletionInput:
+    return CompletionInput(uri="file:///p/a.py", path="a.py", language="python", text=text, offset=offset)
+
+
+def _events(tmp_path: Path) -> list[dict]:
+    return [json.loads(x) for x in (tmp_path / ".mochi" / "usage" / "events.jsonl").read_text().splitlines()]
+
+
+def test_generate_sends_prefix_suffix_and_recent_edits_of_other_documents(tmp_path):
+    engine = FakeEngine("return a + b")
+    other = "import os\n\ndef helper():\n    return os.getcwd()\n"
+    comp = _completer(tmp_path, engine, others={"file:///p/b.py": other})
+    comp.recent.note("file:///p/b.py", "b.py", 3)
+    comp.recent.note("file:///p/a.py", "a.py", 1)  # the current document is not repeated as context
+    sug = comp.generate(_inp(), CancelToken())
+    assert sug is not None and sug.text == "return a + b" and not sug.cached
+    call = engine.calls[0]
+    assert call.prefix == TEXT[:OFFSET] and call.suffix == TEXT[OFFSET:]
+    assert [(s.kind, s.path) for s in call.snippets] == [("recent", "b.py")]
+    assert "return os.getcwd()" in call.snippets[0].text
+    assert call.max_tokens == 64
+    ev = _events(tmp_path)[0]
+    assert ev["event"] == "shown" and ev["id"] == sug.id and ev["model"] == "fake/fake-coder"
+
+
+def test_config_controls_tokens_and_single_line(tmp_path):
+    cfg = MochiConfig()
+    cfg.completion.max_tokens = 3
+    cfg.completion.multiline = "never"
+    engine = FakeEngine("x = 1\ny = 2\n")
+    sug = _completer(tmp_path, engine, cfg).generate(_inp(), CancelToken())
+    assert sug.text == "x = 1" and engine.calls[0].max_tokens == 3
+
+
+def test_lookup_serves_type_ahead_and_marks_a_typed_over_suggestion_rejected(tmp_path):
+    comp = _completer(tmp_path, FakeEngine("return a + b"))
+    first = comp.generate(_inp(), CancelToken())
+    typed = TEXT[:OFFSET] + "ret" + TEXT[OFFSET:]
+    hit = comp.lookup(_inp(typed, OFFSET + 3))
+    assert hit.cached and hit.text == "urn a + b" and hit.id == first.id
+    other = TEXT[:OFFSET] + "pass" + TEXT[OFFSET:]
+    assert comp.lookup(_inp(other, OFFSET + 4)) is None
+    assert [e["event"] for e in _events(tmp_path)] == ["shown", "rejected"]
+    assert comp.stats.cache_hits == 1
+
+
+def test_accept_records_the_suggestion_once(tmp_path):
+    comp = _completer(tmp_path, FakeEngine("return a + b"))
+    sug = comp.generate(_inp(), CancelToken())
+    assert comp.accept(sug.id) is True
+    assert comp.accept(sug.id) is False
+    assert comp.accept("unknown") is False
+    assert [e["event"] for e in _events(tmp_path)] == ["shown", "accepted"]
+
+
+def test_a_cancelled_generation_returns_nothing_and_counts_its_cpu_time(tmp_path):
+    engine = FakeEngine("a" * 400, token_delay_s=0.005)
+    comp = _completer(tmp_path, engine)
+    token = CancelToken()
+    # Cancel from another thread once decoding has started, as the server's event loop does.
+    threading.Thread(target=lambda: (engine.started.wait(5), token.cancel())).start()
+    assert comp.generate(_inp(), token) is None
+    assert engine.calls[0].finish_reason == "cancelled"
+    assert comp.stats.cancelled == 1 and comp.stats.generated == 0
+    assert not (tmp_path / ".mochi" / "usage" / "events.jsonl").exists()
+
+
+def test_empty_answers_and_missing_engines_give_no_suggestion(tmp_path):
+    assert _completer(tmp_path, FakeEngine("   ")).generate(_inp(), CancelToken()) is None
+    cfg = MochiConfig()
+    comp = Completer(engine=EngineHost(), index=IndexHost(None, cfg), usage=UsageLog(tmp_path),
+                     cache=SuggestionCache(), recent=RecentEdits(), config=lambda: cfg)
+    assert comp.generate(_inp(), CancelToken()) is None
+
+
+def test_huge_and_binary_documents_are_refused_with_a_reason():
+    assert document_problem("x = 1\n") == ""
+    assert "binary" in document_problem("ab\x00cd")
+    assert "too large" in document_problem("x" * 2_000_001)
