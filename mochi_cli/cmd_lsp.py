@@ -15,8 +15,20 @@ import typer
 logger = logging.getLogger(__name__)
 
 
-def _real_engine_builder(adapters: list[str]) -> Any:
-    """``(config, root) -> Engine`` loading the configured model and adapter stack."""
+def _parse_adapters(specs: list[str]) -> list[tuple[Path, float]] | None:
+    """``PATH[:WEIGHT]`` flags → ``(folder, weight)`` pairs; None (auto-detect) when no flag."""
+    if not specs:
+        return None
+    out = []
+    for spec in specs:
+        head, sep, tail = spec.rpartition(":")
+        is_weight = bool(sep) and tail.replace(".", "", 1).isdigit()
+        out.append((Path(head if is_weight else spec).expanduser(), float(tail) if is_weight else 1.0))
+    return out
+
+
+def _real_engine_builder(adapters: list[tuple[Path, float]] | None) -> Any:
+    """``(config, root) -> Engine`` loading the configured model and adapter stack (lazily imported)."""
 
     def build(config: Any, root: Path | None) -> Any:
         from mochi_core.errors import MochiError
@@ -25,17 +37,8 @@ def _real_engine_builder(adapters: list[str]) -> Any:
             from mochi_model.loader import load_engine
         except ImportError as exc:
             raise MochiError(f"the model engine is not installed ({exc}); install mochi-code[torch] or [mlx]") from exc
-        stack: Any = None
-        if adapters:
-            stack = adapters
-        else:
-            try:
-                from mochi_model.dist.autodetect import choose_adapters
-
-                stack = choose_adapters(config, root or Path.cwd())
-            except ImportError:
-                logger.info("adapter auto-detection unavailable; using the base model")
-        return load_engine(config, root or Path.cwd(), adapters=stack)
+        # adapters=None lets the loader pick config pins / installed adapters matching the project.
+        return load_engine(config, root or Path.cwd(), adapters=adapters)
 
     return build
 
@@ -44,7 +47,8 @@ def lsp(
     stdio: Annotated[bool, typer.Option("--stdio", help="Talk LSP over stdin/stdout (the default).")] = True,
     tcp: Annotated[str, typer.Option("--tcp", metavar="HOST:PORT", help="Listen on a TCP port instead.")] = "",
     project: Annotated[Path | None, typer.Option("--project", help="Project root (default: the editor's workspace).")] = None,
-    adapter: Annotated[list[str] | None, typer.Option("--adapter", help="Adapter to stack (repeatable; default: auto-detect).")] = None,
+    adapter: Annotated[list[str] | None, typer.Option("--adapter", metavar="PATH[:WEIGHT]",
+                                                      help="Adapter folder to stack (repeatable; default: config pins, then installed adapters matching the project).")] = None,
     log_file: Annotated[Path | None, typer.Option("--log-file", help="Also write the server log here.")] = None,
     fake_engine: Annotated[str, typer.Option("--fake-engine", hidden=True, envvar="MOCHI_LSP_FAKE_ENGINE",
                                              help="Tests only: a fake engine spec (see mochi_ls/fake_engine.py).")] = "",
@@ -65,7 +69,7 @@ def lsp(
         def build(config: Any, root: Path | None) -> Any:
             return factory()
     else:
-        build = _real_engine_builder(list(adapter or []))
+        build = _real_engine_builder(_parse_adapters(list(adapter or [])))
     server = create_server(build_engine=build, project=project.resolve() if project else None)
     if tcp:
         host, _, port = tcp.rpartition(":")
