@@ -1,9 +1,191 @@
-"""CLI commands for this area (filled in by its issue)."""
+"""CLI for training and evaluation: `mochi prepare`, `mochi train base|project`, `mochi eval`.
+
+Thin edge over :mod:`mochi_model.data`, :mod:`mochi_model.training` and :mod:`mochi_model.eval`.
+The torch trainer runs data-parallel when started by a launcher, e.g.
+``torchrun --nproc-per-node 2 -m mochi_cli.app train project --data D --output O``.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+train_app = typer.Typer(help="Train LoRA adapters (project or base).", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to `app`."""
+    app.command("prepare")(prepare)
+    app.add_typer(train_app, name="train")
+    app.command("eval")(eval_cmd)
+
+
+def _project(repo: Path) -> tuple[Path, object]:
+    from mochi_core.config import load_config
+
+    root = repo.resolve()
+    cfg, _ = load_config(root)
+    return root, cfg
+
+
+def prepare(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for train/valid JSONL + dataset.json.")],
+    repo: Annotated[Path, typer.Option(help="Repository to learn from.")] = Path("."),
+    from_index: Annotated[bool, typer.Option("--from-index", help="Take files from the project's index.")] = False,
+    subdir: Annotated[str, typer.Option(help="Only files under this folder of the repo.")] = "",
+    fim_format: Annotated[str, typer.Option("--format", help="FIM format: qwen, starcoder2, deepseek, codellama, ...")] = "qwen",
+    style: Annotated[str, typer.Option(help="Cross-file context layout: repo | comment.")] = "repo",
+    seed: Annotated[int, typer.Option(help="Split/sampling seed.")] = 0,
+    prefix_tokens: Annotated[int, typer.Option(help="Prefix budget per sample.")] = 320,
+    suffix_tokens: Annotated[int, typer.Option(help="Suffix budget per sample.")] = 64,
+    context_tokens: Annotated[int, typer.Option(help="Retrieved-context budget per sample.")] = 320,
+    file_chunks: Annotated[int, typer.Option(help="Chars per whole-file sample (0 = none).")] = 1600,
+) -> None:
+    """Build training data (FIM, next-line, span, file, instruction samples; split by file)."""
+    from mochi_core.config import CompletionSection
+    from mochi_core.paths import usage_dir
+    from mochi_model.data.prepare import PrepareOptions, collect_files, files_from_index
+    from mochi_model.data.prepare import prepare as run_prepare
+    from mochi_model.data.samples import SampleOptions
+
+    root, _ = _project(repo)
+    files = files_from_index(root) if from_index else collect_files(root, subdir)
+    prev_file = output / "dataset.json"
+    previous = json.loads(prev_file.read_text(encoding="utf-8")) if from_index and prev_file.exists() else None
+    opts = PrepareOptions(fim_format=fim_format, style=style, seed=seed,
+                          budgets=CompletionSection(prefix_tokens=prefix_tokens, suffix_tokens=suffix_tokens,
+                                                    context_tokens=context_tokens),
+                          samples=SampleOptions(file_chunk_chars=file_chunks),
+                          usage_log=usage_dir(root) / "events.jsonl")
+    summary = run_prepare(files, output, options=opts, repo_name=root.name, previous=previous)
+    for split, info in summary["splits"].items():
+        typer.echo(f"{split:5s}  files {info['files']:4d}  " + (
+            f"samples {info['samples']:6d}  ~tokens {info['tokens_approx']:8d}  {info['by_kind']}" if "samples" in info else "(held out for mochi eval)"))
+    if summary["dropped_counts"]:
+        typer.echo(f"dropped: {summary['dropped_counts']}")
+    typer.echo(f"wrote {output}/dataset.json")
+
+
+def _train(data: Path, output: Path, *, model: str, role: str, name: str, base: Path | None, base_weight: float,
+           rank: int, alpha: float, lr: float, batch_size: int, max_steps: int, epochs: float, minutes: float,
+           eval_every: int, num_layers: int, dtype: str, resume: bool) -> None:
+    from mochi_core.config import MochiConfig
+    from mochi_model.sources import resolve_model
+    from mochi_model.training.config import TrainConfig
+    from mochi_model.training.torch_trainer import train_lora
+
+    src = resolve_model(model or MochiConfig().model.path or None, preset=MochiConfig().model.preset, backend="torch")
+    cfg = TrainConfig(rank=rank, alpha=alpha, lr=lr, batch_size=batch_size, max_steps=max_steps, epochs=epochs,
+                      max_minutes=minutes, eval_every=eval_every, num_layers=num_layers, dtype=dtype, role=role,
+                      name=name or output.name, base_adapter=str(base or ""), base_weight=base_weight)
+    res = train_lora(src.path, data, output, cfg, resume=resume, model_id=src.model_id)
+    typer.echo(f"{res.stopped}: {res.steps} steps, best step {res.best_step}, val loss {res.first_val_loss:.4f} -> "
+               f"{res.best_val_loss:.4f}, {res.tokens_per_s:.0f} tok/s; adapter in {output}")
+
+
+_opts = {
+    "model": typer.Option(help="Base model: HF folder, .gguf or hub id (default: configured preset)."),
+    "rank": typer.Option(help="LoRA rank."), "alpha": typer.Option(help="LoRA alpha (scale = alpha/rank)."),
+    "lr": typer.Option(help="Peak learning rate."), "batch_size": typer.Option(help="Samples per step."),
+    "max_steps": typer.Option(help="Most optimizer steps (steps scale with data up to this)."),
+    "epochs": typer.Option(help="Passes over the data."), "minutes": typer.Option(help="Time budget (0 = none)."),
+    "eval_every": typer.Option(help="Validate every N steps."),
+    "num_layers": typer.Option(help="Adapt the last N layers (-1 = all)."),
+    "dtype": typer.Option(help="auto | float32 | bfloat16"),
+    "resume": typer.Option(help="Continue from OUTPUT/checkpoint when present."),
+}
+
+
+@train_app.command("project")
+def train_project(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Adapter folder to write.")],
+    data: Annotated[Path | None, typer.Option(help="Folder from `mochi prepare`.")] = None,
+    from_index: Annotated[bool, typer.Option("--from-index", help="Prepare from the project's index first (into OUTPUT/data).")] = False,
+    repo: Annotated[Path, typer.Option(help="Project root (with --from-index).")] = Path("."),
+    base: Annotated[Path | None, typer.Option(help="Frozen base adapter to train on top of.")] = None,
+    base_weight: Annotated[float, typer.Option(help="Stack weight of the base adapter.")] = 1.0,
+    name: Annotated[str, typer.Option(help="Adapter name.")] = "",
+    model: Annotated[str, _opts["model"]] = "", rank: Annotated[int, _opts["rank"]] = 16,
+    alpha: Annotated[float, _opts["alpha"]] = 32.0, lr: Annotated[float, _opts["lr"]] = 2e-4,
+    batch_size: Annotated[int, _opts["batch_size"]] = 4, max_steps: Annotated[int, _opts["max_steps"]] = 2000,
+    epochs: Annotated[float, _opts["epochs"]] = 1.0, minutes: Annotated[float, _opts["minutes"]] = 0.0,
+    eval_every: Annotated[int, _opts["eval_every"]] = 25, num_layers: Annotated[int, _opts["num_layers"]] = -1,
+    dtype: Annotated[str, _opts["dtype"]] = "auto", resume: Annotated[bool, _opts["resume"]] = True,
+) -> None:
+    """Train the project adapter (optionally on top of a frozen base adapter)."""
+    if data is None:
+        if not from_index:
+            raise typer.BadParameter("pass --data DIR (from `mochi prepare`) or --from-index")
+        data = output / "data"
+        prepare(output=data, repo=repo, from_index=True)
+    _train(data, output, model=model, role="project", name=name, base=base, base_weight=base_weight, rank=rank,
+           alpha=alpha, lr=lr, batch_size=batch_size, max_steps=max_steps, epochs=epochs, minutes=minutes,
+           eval_every=eval_every, num_layers=num_layers, dtype=dtype, resume=resume)
+
+
+@train_app.command("base")
+def train_base(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Adapter folder to write.")],
+    repos: Annotated[list[Path], typer.Option("--repos", help="Repositories to learn common patterns from.")],
+    name: Annotated[str, typer.Option(help="Adapter name.")] = "",
+    model: Annotated[str, _opts["model"]] = "", rank: Annotated[int, _opts["rank"]] = 16,
+    alpha: Annotated[float, _opts["alpha"]] = 32.0, lr: Annotated[float, _opts["lr"]] = 2e-4,
+    batch_size: Annotated[int, _opts["batch_size"]] = 4, max_steps: Annotated[int, _opts["max_steps"]] = 2000,
+    epochs: Annotated[float, _opts["epochs"]] = 1.0, minutes: Annotated[float, _opts["minutes"]] = 0.0,
+    eval_every: Annotated[int, _opts["eval_every"]] = 25, num_layers: Annotated[int, _opts["num_layers"]] = -1,
+    dtype: Annotated[str, _opts["dtype"]] = "auto", resume: Annotated[bool, _opts["resume"]] = True,
+) -> None:
+    """Train one base adapter over several repositories (a team's or a language's patterns)."""
+    from mochi_model.data.prepare import merge_datasets
+
+    parts = []
+    for r in repos:
+        part = output / "data" / r.resolve().name
+        prepare(output=part, repo=r)
+        parts.append(part)
+    data = merge_datasets(parts, output / "data" / "_all")
+    _train(data, output, model=model, role="base", name=name, base=None, base_weight=1.0, rank=rank, alpha=alpha,
+           lr=lr, batch_size=batch_size, max_steps=max_steps, epochs=epochs, minutes=minutes, eval_every=eval_every,
+           num_layers=num_layers, dtype=dtype, resume=resume)
+
+
+def _adapter_spec(spec: str) -> tuple[Path, float]:
+    path, _, weight = spec.partition(":")
+    return Path(path), float(weight or 1.0)
+
+
+def eval_cmd(
+    repo: Annotated[Path, typer.Option(help="Repository to evaluate on (held-out files only).")] = Path("."),
+    data: Annotated[Path | None, typer.Option(help="`mochi prepare` folder: its test files and budgets are used.")] = None,
+    adapter: Annotated[list[str] | None, typer.Option(help="Adapter folder[:weight] (repeatable; default: none).")] = None,
+    model: Annotated[str, _opts["model"]] = "",
+    holes: Annotated[int, typer.Option(help="Holes per kind (next-line, span).")] = 300,
+    kinds: Annotated[str, typer.Option(help="Hole kinds, comma-separated: next_line,span.")] = "next_line,span",
+    style: Annotated[str, typer.Option(help="Context layout: auto (measure both) | repo | comment.")] = "auto",
+    index: Annotated[str, typer.Option(help="Retrieval index: local (in-memory) | project (LanceDB).")] = "local",
+    subdir: Annotated[str, typer.Option(help="Only files under this folder.")] = "",
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for eval.json, holes.jsonl, eval.png.")] = Path("mochi-eval"),
+    seed: Annotated[int, typer.Option(help="Hole sampling seed.")] = 0,
+    label: Annotated[str, typer.Option(help="Repository name and version shown in the output.")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON summary instead of the table.")] = False,
+) -> None:
+    """Compare base / +retrieval / +adapters / both on held-out files (EM, edit similarity, latency, 95% CIs)."""
+    from mochi_model.eval.run import EvalOptions, evaluate_repo
+    from mochi_model.loader import load_engine
+
+    root, cfg = _project(repo)
+    ads = [_adapter_spec(a) for a in adapter or []]
+    engine = load_engine(cfg, root, adapters=ads, model=model or None)  # type: ignore[arg-type]
+    opts = EvalOptions(holes=holes, kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()), seed=seed,
+                       style=style, index=index, subdir=subdir, repo_label=label)
+    summary = evaluate_repo(engine, root, output, data_dir=data, options=opts)
+    if as_json:
+        typer.echo(json.dumps({k: v for k, v in summary.items() if k not in ("per_hole", "table")}, indent=1))
+    else:
+        typer.echo(f"{summary['meta']['repo']} · model {summary['meta']['model']} · {summary['meta']['holes']} holes "
+                   f"in {summary['meta']['test_files']} held-out files · context layout: {summary['style']['chosen']}")
+        typer.echo(summary["table"])
+        typer.echo(f"wrote {output}/eval.json, eval.png, holes.jsonl")

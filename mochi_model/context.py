@@ -1,11 +1,22 @@
 """Prompt assembly for completions: document + cursor → prefix/suffix windows + retrieved snippets.
 
-Minimal first version (windows only, plus index definitions when an index is given); the
-training/eval issue owns and improves it. Shared by the LSP, MCP `complete_code` and eval.
+Shared by the LSP, MCP `complete_code` and `mochi eval`, so all three see the same prompts.
+Retrieval, in order of value for next-line completion:
+
+1. **definitions of the identifiers in use** — names on the cursor line, in the last lines of the
+   prefix and imported by the file, looked up in the index (other files only); classes are shown
+   as skeletons (fields + method signatures), functions as signature + first docstring line;
+2. **similar code** — BM25 chunks from other files that share identifiers with the prefix tail.
+
+Snippets from one file are merged into one block (the repo-level format shows them as a file);
+the most relevant block comes last, closest to the hole.
 """
 
 from __future__ import annotations
 
+import builtins
+import keyword
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -15,6 +26,10 @@ from mochi_model.types import Snippet
 
 if TYPE_CHECKING:  # the index is optional at run time
     from mochi_index import ProjectIndex
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_IMPORT = re.compile(r"^\s*from\s+[\w.]+\s+import\s+\(?([^)#\n]+)", re.MULTILINE)
+_COMMON = set(keyword.kwlist) | set(dir(builtins)) | {"self", "cls", "None", "True", "False", "args", "kwargs"}
 
 
 @dataclass(kw_only=True)
@@ -37,22 +52,150 @@ def build_fim_request(
     *,
     path: str = "",
     language: str = "",
-    index: ProjectIndex | None = None,
+    index: ProjectIndex | Any | None = None,
     config: CompletionSection | None = None,
     count_tokens: Callable[[str], int] | None = None,
     recent: Sequence[Snippet] = (),
 ) -> FimRequest:
-    """Cut ``text`` at ``offset`` into token-budgeted windows and attach project context."""
+    """Cut ``text`` at ``offset`` into token-budgeted windows and attach project context.
+
+    Args:
+        text: the whole document.
+        offset: cursor offset in characters.
+        path: project-relative path (its own definitions are not repeated as context).
+        language: language id.
+        index: a ``ProjectIndex`` or anything with ``definitions``/``similar_chunks``
+            (``mochi_model.data.local_index.LocalIndex``); ``None`` = no retrieval.
+        config: budgets (prefix/suffix/context tokens).
+        count_tokens: the engine's tokenizer count; a 4-chars-per-token estimate when absent.
+        recent: snippets the caller already has (recently edited files), kept first.
+    """
     cfg = config or CompletionSection()
     count = count_tokens or _approx_tokens
     offset = max(0, min(offset, len(text)))
     prefix = _tail_within(text[:offset], cfg.prefix_tokens, count)
     suffix = _head_within(text[offset:], cfg.suffix_tokens, count)
     snippets: list[Snippet] = list(recent)
-    if index is not None:
-        snippets += _index_snippets(index, prefix, path, language)
-    return FimRequest(prefix=prefix, suffix=suffix, snippets=_budget(snippets, cfg.context_tokens, count),
-                      path=path, language=language)
+    if index is not None and cfg.context_tokens > 0:
+        snippets += retrieve_snippets(index, text[:offset], path=path, language=language,
+                                      budget=cfg.context_tokens - sum(count(s.text) for s in recent), count=count)
+    return FimRequest(prefix=prefix, suffix=suffix, snippets=snippets, path=path, language=language)
+
+
+def identifiers_in_use(before: str, *, lines: int = 12) -> list[str]:
+    """Names worth looking up, most important first: cursor line, recent lines, then imports."""
+    tail = before.splitlines()[-lines:]
+    ordered: list[str] = []
+    for line in reversed(tail):
+        for name in reversed(_WORD.findall(line)):
+            if name not in _COMMON and len(name) > 1 and name not in ordered:
+                ordered.append(name)
+    for m in _IMPORT.finditer(before):
+        for part in m.group(1).split(","):
+            name = part.strip().split(" as ")[0].strip()
+            if name and name not in ordered and name.isidentifier():
+                ordered.append(name)
+    return ordered
+
+
+def retrieve_snippets(
+    index: Any,
+    before: str,
+    *,
+    path: str = "",
+    language: str = "",
+    budget: int = 768,
+    count: Callable[[str], int] = _approx_tokens,
+    similar: int = 2,
+) -> list[Snippet]:
+    """Definitions of identifiers in use plus similar chunks, within ``budget`` tokens.
+
+    Returns:
+        One snippet per source file, least relevant first (so the best sits next to the hole).
+    """
+    names = identifiers_in_use(before)
+    pieces: list[tuple[str, str, str]] = []  # (path, text, kind), most relevant first
+    try:
+        defs = index.definitions(names[:40], limit=24)
+    except Exception:  # noqa: BLE001 - a broken index must not break completion; logged by caller
+        defs = []
+    seen: set[str] = set()
+    per_name: dict[str, int] = {}
+    for sym in defs:
+        per_name[sym.name] = per_name.get(sym.name, 0) + 1
+    for sym in defs:
+        # a method name shared by many classes ("run") says little; keep unambiguous ones
+        if sym.path == path or sym.parent in seen or (sym.kind == "method" and per_name[sym.name] > 1):
+            continue
+        seen.add(sym.qualified_name)
+        pieces.append((sym.path, _symbol_view(index, sym), "definition"))
+    if similar:
+        query = "\n".join(before.splitlines()[-8:])
+        try:
+            chunks = index.similar_chunks(query, limit=similar + 2, exclude_path=path or None)
+        except Exception:  # noqa: BLE001
+            chunks = []
+        for c in chunks[:similar]:
+            pieces.append((c.path, c.text, "similar"))
+    chosen: list[tuple[str, str, str]] = []
+    used = 0
+    for p, t, k in pieces:
+        n = count(t) + 4
+        if used + n > budget:
+            continue
+        chosen.append((p, t, k))
+        used += n
+    merged: dict[str, list[tuple[str, str]]] = {}
+    for p, t, k in chosen:
+        merged.setdefault(p, []).append((t, k))
+    blocks = [Snippet(path=p, text="\n\n".join(t for t, _ in items), kind=items[0][1])
+              for p, items in merged.items()]
+    return list(reversed(blocks))
+
+
+def _symbol_view(index: Any, sym: Any) -> str:
+    """A compact view of a definition: class skeleton, or signature + docstring summary."""
+    source = getattr(index, "source", None)
+    body = source(sym.path, sym.start_line, sym.end_line) if callable(source) else None
+    if body and sym.kind == "class":
+        return _class_skeleton(body)
+    doc = sym.docstring.strip().split("\n\n")[0] if sym.docstring else ""
+    text = sym.signature
+    if doc and sym.language == "python":
+        indent = re.match(r"\s*", sym.signature.splitlines()[-1]).group(0) + "    "
+        text += f'\n{indent}"""{doc.splitlines()[0]}"""'
+    return text
+
+
+def _class_skeleton(body: str, max_lines: int = 40) -> str:
+    """Keep a class's header, fields, decorators and method signatures; drop bodies and docstrings."""
+    lines = body.splitlines()
+    if len(lines) <= 12:
+        return body
+    head_indent = len(lines[0]) - len(lines[0].lstrip())
+    member_indent = None
+    out: list[str] = []
+    in_sig = in_doc = False
+    for line in lines:
+        stripped = line.strip()
+        if not stripped:
+            continue
+        ind = len(line) - len(line.lstrip())
+        if member_indent is None and ind > head_indent:
+            member_indent = ind
+        if in_doc:
+            in_doc = not (stripped.endswith(('"""', "'''")))
+            continue
+        if ind == member_indent and stripped.startswith(('"""', "'''", 'r"""')):
+            quote = stripped.lstrip("r")[:3]
+            in_doc = not (len(stripped) > 5 and stripped.endswith(quote))
+            continue
+        if ind <= head_indent or ind == member_indent or in_sig:
+            out.append(line)
+            in_sig = (in_sig or stripped.startswith(("def ", "async def "))) and not stripped.endswith(":")
+        if len(out) >= max_lines:
+            break
+    return "\n".join(out)
 
 
 def _tail_within(s: str, budget: int, count: Callable[[str], int]) -> str:
@@ -76,26 +219,3 @@ def _head_within(s: str, budget: int, count: Callable[[str], int]) -> str:
             break
         out.append(line)
     return "".join(out)
-
-
-def _index_snippets(index: Any, prefix: str, path: str, language: str) -> list[Snippet]:
-    import re
-
-    names = list(dict.fromkeys(re.findall(r"[A-Za-z_][A-Za-z0-9_]{2,}", prefix[-1500:])))[-30:]
-    out = []
-    for sym in index.definitions(names, limit=8):
-        if sym.path != path:
-            out.append(Snippet(path=sym.path, text=sym.signature + ("\n" + sym.docstring if sym.docstring else ""),
-                               kind="definition"))
-    return out
-
-
-def _budget(snippets: list[Snippet], budget: int, count: Callable[[str], int]) -> list[Snippet]:
-    out, used = [], 0
-    for s in snippets:
-        n = count(s.text)
-        if used + n > budget:
-            continue
-        out.append(s)
-        used += n
-    return out

@@ -1,0 +1,1 @@
+"""Training data: FIM formats, filters, by-file split, samples, `mochi prepare`."""

@@ -1,0 +1,1 @@
+"""LoRA training (torch + accelerate; MLX via mlx-lm tuner)."""

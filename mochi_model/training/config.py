@@ -1,0 +1,51 @@
+"""Typed, fully-defaulted training settings (defaults work for 0.5B–3B models on CPU or one GPU)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+@dataclass(kw_only=True)
+class TrainConfig:
+    rank: int = field(default=16, metadata={"help": "LoRA rank r."})
+    alpha: float = field(default=32.0, metadata={"help": "LoRA alpha; scale = alpha / rank."})
+    dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
+    targets: list[str] = field(default_factory=lambda: list(DEFAULT_TARGETS), metadata={"help": "Linear layers to adapt."})
+    num_layers: int = field(default=-1, metadata={"help": "Adapt only the last N layers (mlx-lm style; backward stops there); -1 = all."})
+    lr: float = field(default=2e-4, metadata={"help": "Peak learning rate (AdamW)."})
+    weight_decay: float = 0.0
+    schedule: str = field(default="cosine", metadata={"help": "cosine | linear | constant (after warmup)."})
+    warmup_frac: float = field(default=0.05, metadata={"help": "Share of steps with linear warmup."})
+    batch_size: int = field(default=4, metadata={"help": "Samples per optimizer step (per process; accumulated one by one, no padding)."})
+    max_seq_len: int = field(default=2048, metadata={"help": "Longer samples are skipped (counted)."})
+    epochs: float = field(default=1.0, metadata={"help": "Passes over the training set; steps = epochs * samples / batch."})
+    min_steps: int = 10
+    max_steps: int = field(default=2000, metadata={"help": "Upper bound on optimizer steps."})
+    max_minutes: float = field(default=0.0, metadata={"help": "Stop (keeping the best checkpoint) after this long; 0 = no limit."})
+    eval_every: int = field(default=25, metadata={"help": "Validation every N steps (and at the end)."})
+    eval_samples: int = field(default=32, metadata={"help": "Validation samples used each time (fixed subset)."})
+    patience: int = field(default=4, metadata={"help": "Early stopping: evaluations without improvement."})
+    seed: int = 0
+    dtype: str = field(default="auto", metadata={"help": "auto (bf16 where supported) | float32 | bfloat16."})
+    grad_clip: float = 1.0
+    threads: int = field(default=0, metadata={"help": "torch CPU threads; 0 = torch default."})
+    base_adapter: str = field(default="", metadata={"help": "Frozen base adapter merged at base_weight before training."})
+    base_weight: float = 1.0
+    role: str = field(default="project", metadata={"help": "base | project (written into the adapter)."})
+    name: str = ""
+
+    @property
+    def scale(self) -> float:
+        return self.alpha / self.rank
+
+    def total_steps(self, n_train: int, world: int = 1) -> int:
+        """Optimizer steps scaled to the dataset: ``epochs * samples / (batch * processes)``."""
+        steps = math.ceil(self.epochs * n_train / max(1, self.batch_size * world))
+        return max(self.min_steps, min(self.max_steps, steps))
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
