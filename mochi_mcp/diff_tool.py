@@ -13,6 +13,7 @@ occur exactly once) and the diff is still against the whole file, which keeps la
 
 from __future__ import annotations
 
+from difflib import SequenceMatcher
 from typing import Any
 
 from mochi_mcp import retrieval
@@ -26,6 +27,7 @@ from mochi_model.types import Engine
 MAX_REWRITE_TOKENS = 2500  # larger inputs: pass the region to change as original_code
 MAX_ANSWER_TOKENS = 4096
 RETRY_TEMPERATURE = 0.3
+MIN_SIMILARITY = 0.3  # below this the "rewrite" is some other code, not an edit
 UNCHANGED_NUDGE = ("\n\nThe code above does NOT make this change yet. Your previous answer repeated it unchanged: "
                    "this time the code you return must differ from it where the change requires.")
 SNIPPET_PATH = "snippet"
@@ -70,13 +72,15 @@ def generate_diff(ws: Workspace, engine: Engine, *, instruction: str, file_path:
             "to change as original_code together with file_path"
         )
     index = ws.index(required=False)
-    context = ""
+    definitions: list[str] = []
     if index is not None:
-        pieces = retrieval.gather(index, instruction, language=language, exclude_path=rel, budget_tokens=400,
-                                  count_tokens=engine.count_tokens, max_definitions=6, max_chunks=2)
-        context = retrieval.render(pieces, retrieval.comment_prefix(language))
+        # Only one-line signatures of symbols the instruction names: small models given whole chunks
+        # of other code tend to rewrite those instead of the code they were asked to change.
+        pieces = retrieval.gather(index, instruction, language=language, exclude_path=rel, budget_tokens=200,
+                                  count_tokens=engine.count_tokens, max_definitions=6, max_chunks=0)
+        definitions = [f"`{p.text.splitlines()[0].strip()}` ({p.path}:{p.start_line})" for p in pieces]
     prompt = rewrite_prompt(instruction=instruction, language=language, path=rel, original=region,
-                            context_code=context)
+                            definitions=definitions)
     budget = min(MAX_ANSWER_TOKENS, max_tokens or int(size * 1.5) + 128)
     repairs: list[str] = []
     new_region = _rewrite(engine, prompt, region, budget, limits, repairs)
@@ -131,6 +135,12 @@ def _rewrite(engine: Engine, prompt: str, region: str, budget: int, limits: Limi
                 raise DiffImpossible(f"the model answered with a diff that does not match the code ({exc}); "
                                      "try again with a more specific instruction") from exc
         code = _match_final_newline(region, code)
+        similarity = SequenceMatcher(None, region, code, autojunk=False).ratio()
+        if region.count("\n") >= 3 and similarity < MIN_SIMILARITY:
+            raise DiffImpossible(
+                f"the model's answer is not an edit of the given code (only {similarity:.0%} similar), so no diff "
+                "was made; pass a smaller region as original_code or a more specific instruction"
+            )
         if code == region and not same_retry:
             same_retry = True
             temperature = RETRY_TEMPERATURE

@@ -50,14 +50,14 @@ def domain_query_prompt(*, project: str, instruction: str, language: str, contex
     return "\n\n".join(parts)
 
 
-def rewrite_prompt(*, instruction: str, language: str, path: str, original: str, context_code: str = "") -> str:
+def rewrite_prompt(*, instruction: str, language: str, path: str, original: str,
+                   definitions: list[str] | None = None) -> str:
     """Prompt asking for the complete updated text of a file or region (for ``generate_diff``)."""
     lang = fence_language(language)
     name = f"`{path}`" if path else "the code"
-    parts = []
-    if context_code:
-        parts.append(f"Related project code (for reference, do not repeat it):\n```{lang}\n{context_code}\n```")
-    parts.append(f"Here is {name}:\n```{lang}\n{original.rstrip()}\n```")
+    parts = [f"Here is {name}:\n```{lang}\n{original.rstrip()}\n```"]
+    if definitions:
+        parts.append("Project definitions you may use: " + "; ".join(definitions) + ".")
     parts.append(f"Change it as follows: {instruction.strip()}")
     parts.append(
         "Reply with the COMPLETE updated code in one fenced block: every line, changed or not, in the "

@@ -56,8 +56,9 @@ def gather(index: Any, query: str, *, language: str = "", exclude_path: str | No
             text = sym.signature + (f"\n    {sym.docstring.strip()}" if sym.docstring else "")
             pieces.append(Piece(kind="definition", path=sym.path, start_line=sym.start_line,
                                 end_line=sym.end_line, text=text, name=sym.qualified_name or sym.name))
-    for ch in index.similar_chunks(query, limit=max_chunks, exclude_path=exclude_path,
-                                   language=language or None):
+    chunks = index.similar_chunks(query, limit=max_chunks, exclude_path=exclude_path,
+                                  language=language or None) if max_chunks > 0 else []
+    for ch in chunks:
         pieces.append(Piece(kind="similar", path=ch.path, start_line=ch.start_line, end_line=ch.end_line,
                             text=ch.text, name=ch.symbol))
     return pack(pieces, budget_tokens, count)

@@ -149,26 +149,30 @@ class Workspace:
 
         Raises:
             IndexNotReady: no index exists and ``required``.
+            IndexError_: the index exists but cannot be used (``required`` only).
         """
         with self._lock:
             if self._index is not None:
                 return self._index
             try:
                 from mochi_index import ProjectIndex
-                from mochi_index.errors import IndexMissing
+                from mochi_index.errors import IndexError_, IndexMissing
             except ImportError as exc:  # the index package is part of Mochi; a broken install
                 if required:
                     raise IndexNotReady(f"the project index is unavailable ({exc}); reinstall mochi-code") from exc
                 return None
             try:
                 self._index = ProjectIndex.open(self.root, config=self.config, create=False)
-            except IndexMissing as exc:
-                if required:
-                    raise IndexNotReady(
-                        f"no index for {self.root} yet: run `mochi index --project {self.root}` "
-                        "(takes seconds to minutes), then call this tool again"
-                    ) from exc
-                return None
+            except IndexError_ as exc:
+                if not required:  # e.g. built by another Mochi version: work without it, say why
+                    logger.warning("index unavailable, answering without project context: %s", exc)
+                    return None
+                if not isinstance(exc, IndexMissing):
+                    raise  # a MochiError whose message says what to do (e.g. rebuild with --full)
+                raise IndexNotReady(
+                    f"no index for {self.root} yet: run `mochi index --project {self.root}` "
+                    "(takes seconds to minutes), then call this tool again"
+                ) from exc
             return self._index
 
     def close(self) -> None:

@@ -167,3 +167,13 @@ async def test_a_cancelled_call_stops_the_generation_at_its_next_token(shop: Pat
         assert slow.calls[0].finish_reason == "cancelled"
         slow.token_delay_s = 0.0
         await _still_serving(client)
+
+
+async def test_an_index_from_another_mochi_version_is_reported_and_completion_goes_on_without_it(
+        shop: Path) -> None:
+    (shop / ".mochi" / "index" / "schema.json").write_text('{"schema_version": -1}')
+    async with connect(shop, FakeEngine("a + b")) as client:
+        query = await client.call_tool("domain_query", {"instruction": "refund"})
+        done = await client.call_tool("complete_code", {"prefix": "def add(a, b):\n    return "})
+    assert query.is_error and "mochi index --full" in text_of(query)
+    assert not done.is_error and done.structured_content["indexed"] is False

@@ -120,3 +120,24 @@ async def test_an_excerpt_that_is_not_in_the_file_is_refused(shop: Path) -> None
         neither = await client.call_tool("generate_diff", {"instruction": "change"})
     assert result.is_error and "does not occur in shop/orders.py" in text_of(result)
     assert neither.is_error and "pass file_path" in text_of(neither)
+
+
+async def test_the_prompt_names_project_definitions_but_no_other_code_to_copy(shop: Path) -> None:
+    region = 'def cancel_order(inventory: Inventory, sku, quantity):\n    """Put the items back in stock."""\n'
+    engine = FakeEngine(fenced(region.replace("Put the items", "Put all items")))
+    async with connect(shop, engine) as client:
+        result = await client.call_tool("generate_diff", {"file_path": "shop/orders.py", "original_code": region,
+                                                          "instruction": "raise ShopError when the sku is unknown"})
+    assert not result.is_error, text_of(result)
+    prompt = engine.calls[0].prompt
+    assert "`class ShopError(Exception):` (shop/errors.py:4)" in prompt
+    assert "def apply_discount" not in prompt and "def place_order" not in prompt
+
+
+async def test_an_answer_that_is_other_code_rather_than_an_edit_is_refused(shop: Path) -> None:
+    region = (shop / "shop/orders.py").read_text().split("\n\n\n")[-1]  # cancel_order, 6 lines
+    other = "class ShopError(Exception):\n    pass\n\n\ndef apply_discount(price, percent):\n    return price\n"
+    async with connect(shop, FakeEngine(fenced(other))) as client:
+        result = await client.call_tool("generate_diff", {"file_path": "shop/orders.py", "original_code": region,
+                                                          "instruction": "refuse quantities above 100"})
+    assert result.is_error and "not an edit of the given code" in text_of(result)
