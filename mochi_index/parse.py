@@ -15,7 +15,7 @@ from mochi_index.chunks import make_chunks
 from mochi_index.languages import parser_for
 from mochi_index.patterns import Site, mine_sites
 from mochi_index.symbols import extract_symbols
-from mochi_index.terms import terms
+from mochi_index.terms import chunk_terms
 from mochi_index.types import Chunk, Symbol
 from mochi_index.walk import classify_content
 
@@ -66,7 +66,7 @@ def parse_bytes(path: str, language: str, data: bytes, chunk_tokens: int, *, che
     out.symbols = extract_symbols(root, path, language)
     out.chunks = make_chunks(root, text, path, language, chunk_tokens)
     out.sites = mine_sites(root, language)
-    out.terms = [terms(c.text) for c in out.chunks]
+    out.terms = [chunk_terms(c) for c in out.chunks]
     return out
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 
 from mochi_index.parse import Parsed
-from mochi_index.terms import terms
+from mochi_index.terms import chunk_terms
 
 SCHEMA_VERSION = 1
 
@@ -64,7 +64,7 @@ def content_rows(batch: list[Parsed]) -> dict[str, pa.Table]:
                         "signature": s.signature, "docstring": s.docstring, "path": s.path,
                         "language": s.language, "start_line": s.start_line, "end_line": s.end_line,
                         "parent": s.parent, "file_hash": h})
-        for c, t in zip(p.chunks, p.terms or [terms(c.text) for c in p.chunks], strict=True):
+        for c, t in zip(p.chunks, p.terms or [chunk_terms(c) for c in p.chunks], strict=True):
             chk.append({"id": c.id, "path": c.path, "language": c.language, "start_line": c.start_line,
                         "end_line": c.end_line, "text": c.text, "symbol": c.symbol,
                         "terms": t, "file_hash": h})

@@ -18,6 +18,9 @@ from mochi_index.types import Chunk, SearchHit, Symbol
 
 MAX_QUERY_TERMS = 48
 _WORD = re.compile(r"[A-Za-z0-9]+")  # what the FTS tokenizer keeps
+# In mixed search a user looks for the code itself; tests repeat its words but rank below it.
+_TEST_PATH = re.compile(r"(^|/)(tests?|__tests__|spec)/|(^|/)test_[^/]*$|_test\.\w+$|\.(test|spec)\.\w+$")
+TEST_WEIGHT = 0.8
 _KIND_RANK = {"class": 0, "interface": 0, "struct": 0, "trait": 0, "enum": 1, "function": 1, "type_alias": 1,
               "method": 2, "constructor": 2, "constant": 3}
 _SYMBOL_COLUMNS = ["name", "qualified_name", "kind", "signature", "docstring", "path", "language",
@@ -97,20 +100,23 @@ def search(store: Store, query: str, kind: str | None, limit: int, patterns: Any
         exact = definitions(store, idents, limit=limit)
         seen = {(s.path, s.start_line) for s in exact}
         prefix = [s for s in symbols_prefix(store, idents[-1], limit=limit) if (s.path, s.start_line) not in seen]
+        # One identifier: its definition is the answer. Several words: BM25 chunks lead.
+        top_exact, top_prefix = (1.0, 0.6) if len(idents) == 1 else (0.75, 0.5)
         for i, s in enumerate(exact):
-            hits.append(_symbol_hit(s, 1.0 - i * 0.001))
+            hits.append(_symbol_hit(s, top_exact - i * 0.001))
         for i, s in enumerate(prefix):
-            hits.append(_symbol_hit(s, 0.6 - i * 0.001))
+            hits.append(_symbol_hit(s, top_prefix - i * 0.001))
     if kind in (None, "chunk"):
-        chunks = similar_chunks(store, query, limit=limit)
+        chunks = similar_chunks(store, query, limit=limit * 2)  # room for test files to sink
         top = max((c.score for c in chunks), default=1.0) or 1.0
         for c in chunks:
-            hits.append(SearchHit(kind="chunk", score=0.9 * c.score / top, path=c.path, start_line=c.start_line,
+            weight = TEST_WEIGHT if _TEST_PATH.search(c.path) else 1.0
+            hits.append(SearchHit(kind="chunk", score=0.9 * weight * c.score / top, path=c.path, start_line=c.start_line,
                                   end_line=c.end_line, title=c.symbol or c.path, text=c.text))
     if kind in (None, "pattern"):
         for i, p in enumerate(patterns(query, None, None, limit)):
             path, _, line = (p.examples[0] if p.examples else ":0").rpartition(":")
-            hits.append(SearchHit(kind="pattern", score=0.8 - i * 0.01, path=path,
+            hits.append(SearchHit(kind="pattern", score=0.6 - i * 0.01, path=path,
                                   start_line=int(line or 0), end_line=int(line or 0), title=p.key,
                                   text=f"{p.description}\n{p.snippet}".strip()))
     hits.sort(key=lambda h: -h.score)

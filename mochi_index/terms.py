@@ -10,6 +10,10 @@ Queries go through the same function, which keeps indexing and querying symmetri
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mochi_index.types import Chunk
 
 _CAMEL = re.compile(r"\b[A-Za-z_]\w*?[a-z0-9][A-Z]\w*")
 _PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
@@ -27,3 +31,13 @@ def terms(text: str) -> str:
     """``text`` plus the camelCase parts of its identifiers (what the FTS index sees)."""
     parts = camel_parts(text)
     return f"{text}\n{' '.join(parts)}" if parts else text
+
+
+def chunk_terms(chunk: Chunk) -> str:
+    """Terms of a chunk: its owner's qualified name (once more, so the name weighs) plus its text."""
+    owner = chunk.symbol.replace(".", " ")
+    return f"{owner} {camel_parts_text(owner)}\n{terms(chunk.text)}" if owner else terms(chunk.text)
+
+
+def camel_parts_text(text: str) -> str:
+    return " ".join(camel_parts(text))
