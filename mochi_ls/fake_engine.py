@@ -8,7 +8,9 @@ is JSON (or a plain string, taken as the answer)::
 ``delay``: seconds per ~4-character token, so cancellation is observable. ``echo_context``:
 answer with the prompt's context snippets (``path: first line`` each), so a test can see what the
 prompt builder retrieved. ``fail_load``: the engine factory raises this message (model-load
-failure path). ``load_delay``: seconds the factory takes.
+failure path). ``load_delay``: seconds the factory takes. ``oracle``: a file path; the answer is
+the rest of the line that follows the prefix in that file (a perfect predictor, for replaying a
+typing trace of that file in ``bench/lsp_bench.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from mochi_core.errors import ConfigError
@@ -49,6 +52,18 @@ def parse_spec(spec: str) -> dict[str, Any]:
     return {"answer": spec or "return a + b"}
 
 
+def _oracle(source: str) -> Callable[[str, str], str]:
+    def answer(prefix: str, suffix: str) -> str:
+        tail = prefix[-200:]
+        at = source.find(tail) if tail else -1
+        if at < 0:
+            return ""
+        rest = source[at + len(tail) :]
+        return rest.split("\n", 1)[0] if rest and not rest.startswith("\n") else rest[:1]
+
+    return answer
+
+
 def fake_engine_factory(spec: str) -> Callable[[], FakeEngine]:
     """A factory (as the server's engine builder expects) for the fake described by ``spec``."""
     data = parse_spec(spec)
@@ -59,6 +74,9 @@ def fake_engine_factory(spec: str) -> Callable[[], FakeEngine]:
         if data.get("fail_load"):
             raise RuntimeError(str(data["fail_load"]))
         cls = ContextEchoEngine if data.get("echo_context") else FakeEngine
-        return cls(str(data.get("answer", "return a + b")), token_delay_s=float(data.get("delay", 0.0)))
+        answer: Any = str(data.get("answer", "return a + b"))
+        if data.get("oracle"):
+            answer = _oracle(Path(str(data["oracle"])).read_text(encoding="utf-8"))
+        return cls(answer, token_delay_s=float(data.get("delay", 0.0)))
 
     return build
