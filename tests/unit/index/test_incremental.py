@@ -199,3 +199,15 @@ def test_an_index_from_another_schema_version_is_rebuilt_or_reported(tmp_path: P
     idx = ProjectIndex.open(root)
     assert not idx.exists
     assert idx.update().parsed == 1 and _names(idx) == {("a.py", "alpha")}
+
+
+def test_include_globs_limit_the_index_to_matching_files(tmp_path: Path) -> None:
+    root = _project(tmp_path, {"src/a.py": "def a():\n    pass\n", "scripts/b.py": "def b():\n    pass\n",
+                               "src/c.ts": "export function c() {}\n"})
+    cfg = MochiConfig()
+    cfg.index.include = ["src/"]
+    cfg.index.languages = ["python"]
+    idx = ProjectIndex.open(root, cfg)
+    stats = idx.update()
+    assert _names(idx) == {("src/a.py", "a")}
+    assert stats.skipped == {"ignored": 1, "language_disabled": 1}
