@@ -84,7 +84,8 @@ def proc_cpu_s(pid: int) -> float:
 
 async def start_server(root: Path, cmd: list[str], options: dict[str, Any]) -> LanguageClient:
     client = LanguageClient("mochi-bench", "1")
-    client.feature("mochi/status")(lambda *a: None)
+    for method in ("mochi/status", types.WINDOW_LOG_MESSAGE, types.WINDOW_SHOW_MESSAGE):
+        client.feature(method)(lambda *a: None)
     await client.start_io(*cmd)
     caps = types.ClientCapabilities(
         text_document=types.TextDocumentClientCapabilities(inline_completion=types.InlineCompletionClientCapabilities()),

@@ -11,6 +11,7 @@ from typing import Any
 
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp.client import make_test_lsp_client
 
 CLIENTS = ["neovim", "visual_studio_code"]
 TIMEOUT_S = 20.0
@@ -26,6 +27,13 @@ def capabilities(client: str, *, inline: bool) -> types.ClientCapabilities:
     return caps
 
 
+def _client() -> LanguageClient:
+    lsp = make_test_lsp_client()
+    lsp.status_updates = []  # type: ignore[attr-defined]
+    lsp.feature("mochi/status")(lambda ls, params: ls.status_updates.append(params))
+    return lsp
+
+
 def server_command(spec: dict[str, Any]) -> list[str]:
     return [sys.executable, "-m", "mochi_cli.app", "lsp", "--stdio", "--fake-engine", json.dumps(spec)]
 
@@ -37,7 +45,7 @@ async def running_server(root: Path, *, client: str = "neovim", inline: bool = T
     spec = spec if spec is not None else {"answer": "return a + b"}
     if options is None:
         options = {"completion": {"debounce_ms": 0}, "server": {"index_on_start": False}}
-    config = ClientServerConfig(server_command=server_command(spec))
+    config = ClientServerConfig(server_command=server_command(spec), client_factory=_client)
     lsp: LanguageClient = await config.start()  # type: ignore[assignment]
     try:
         caps = capabilities(client, inline=inline)
