@@ -97,6 +97,10 @@ def search(store: Store, query: str, kind: str | None, limit: int, patterns: Any
     hits: list[SearchHit] = []
     idents = re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", query)
     if kind in (None, "symbol") and idents:
+        joined = _joined_names(idents)
+        if joined:  # "cancel token" names CancelToken / cancel_token / cancelToken: that is the answer
+            for i, s in enumerate(definitions(store, joined, limit=limit)):
+                hits.append(_symbol_hit(s, 1.0 - i * 0.001))
         exact = definitions(store, idents, limit=limit)
         seen = {(s.path, s.start_line) for s in exact}
         prefix = [s for s in symbols_prefix(store, idents[-1], limit=limit) if (s.path, s.start_line) not in seen]
@@ -120,7 +124,18 @@ def search(store: Store, query: str, kind: str | None, limit: int, patterns: Any
                                   start_line=int(line or 0), end_line=int(line or 0), title=p.key,
                                   text=f"{p.description}\n{p.snippet}".strip()))
     hits.sort(key=lambda h: -h.score)
-    return hits[:limit]
+    unique: dict[tuple[str, str, int, str], SearchHit] = {}
+    for h in hits:  # best score first, so the first of duplicates is kept
+        unique.setdefault((h.kind, h.path, h.start_line, h.title), h)
+    return list(unique.values())[:limit]
+
+
+def _joined_names(words: list[str]) -> list[str]:
+    """Identifier spellings of a multi-word query (Pascal, snake, camel), or [] for one word."""
+    if len(words) < 2 or len(words) > 4 or not all(w.isalnum() for w in words):
+        return []
+    low = [w.lower() for w in words]
+    return ["".join(w.capitalize() for w in low), "_".join(low), low[0] + "".join(w.capitalize() for w in low[1:])]
 
 
 def _symbol_hit(s: Symbol, score: float) -> SearchHit:

@@ -97,3 +97,11 @@ def test_iter_files_yields_indexed_files_unless_skipped_ones_are_asked_for(poly:
     idx.update()
     assert "blob.py" not in {f.path for f in idx.iter_files()}
     assert {f.skip for f in idx.iter_files(include_skipped=True) if f.path == "blob.py"} == {"binary"}
+
+
+def test_a_multi_word_search_finds_the_identifier_it_spells(poly: Path) -> None:
+    idx = ProjectIndex.open(poly)
+    idx.update()
+    assert idx.search("http client")[0].title == "HttpClient"
+    assert idx.search("load config")[0].title == "load_config"
+    assert idx.search("join url")[0].title == "joinUrl"
