@@ -135,7 +135,8 @@ def retrieve_snippets(
             chunks = index.similar_chunks(query, limit=similar + 2, exclude_path=path or None)
         except Exception:  # noqa: BLE001
             chunks = []
-        for c in chunks[:similar]:
+        fresh = [c for c in chunks if not (c.symbol and c.symbol.split(".")[0] in seen)]  # already shown
+        for c in fresh[:similar]:
             pieces.append((c.path, c.text, "similar"))
     chosen: list[tuple[str, str, str]] = []
     used = 0

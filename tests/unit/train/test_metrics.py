@@ -1,0 +1,57 @@
+"""Eval metrics: whitespace-normalised exact match, edit similarity, bootstrap intervals."""
+
+from __future__ import annotations
+
+from mochi_model.eval.harness import HoleResult, summarize
+from mochi_model.eval.holes import sample_holes
+from mochi_model.eval.metrics import bootstrap_ci, edit_similarity, exact_match, paired_diff_ci
+
+
+def test_exact_match_ignores_whitespace_differences_only():
+    assert exact_match("return  a +\tb ", "return a + b") == 1.0
+    assert exact_match("return a+b", "return a + b") == 0.0
+
+
+def test_edit_similarity_is_one_for_equal_and_graded_otherwise():
+    assert edit_similarity("abc", "abc") == 1.0
+    assert edit_similarity("", "") == 1.0
+    assert 0.6 < edit_similarity("return total", "return totals") < 1.0
+    assert edit_similarity("", "xyz") == 0.0
+
+
+def test_bootstrap_interval_contains_the_mean_and_narrows_with_more_holes():
+    few = [1.0, 0.0] * 10
+    many = [1.0, 0.0] * 500
+    lo1, hi1 = bootstrap_ci(few, seed=1)
+    lo2, hi2 = bootstrap_ci(many, seed=1)
+    assert lo1 <= 0.5 <= hi1 and lo2 <= 0.5 <= hi2
+    assert hi2 - lo2 < hi1 - lo1
+    assert bootstrap_ci(few, seed=1) == (lo1, hi1)
+
+
+def test_a_gain_inside_the_noise_is_reported_as_such_and_a_clear_gain_is_not():
+    base = [0.0] * 50
+    noisy = [1.0] + [0.0] * 49
+    clear = [1.0] * 20 + [0.0] * 30
+    _, lo, hi = paired_diff_ci(noisy, base)
+    assert lo <= 0 <= hi
+
+    def rows(name, ems):
+        return [HoleResult(config=name, kind="next_line", path="p", target="t", pred="p", em=e, es=e, ms=1.0)
+                for e in ems]
+
+    s = summarize({"base": rows("base", base), "retrieval": rows("retrieval", noisy), "both": rows("both", clear)})
+    assert s["gains"]["retrieval"]["next_line"]["verdict"] == "inside the noise"
+    assert s["gains"]["both"]["next_line"]["verdict"] == "gain"
+    assert s["configs"]["both"]["next_line"]["em"] == 0.4
+
+
+def test_holes_are_seeded_and_spread_over_every_file():
+    files = {f"f{i}.py": "".join(f"value_{j} = compute({j})\n" for j in range(30)) for i in range(5)}
+    a = sample_holes(files, 20, seed=0)
+    assert a == sample_holes(files, 20, seed=0) and a != sample_holes(files, 20, seed=1)
+    assert {h.path for h in a} == set(files)
+    for h in a:
+        assert files[h.path][h.cursor:h.end] == h.target and "\n" not in h.target
+    spans = sample_holes(files, 5, kind="span", seed=0)
+    assert all(h.target.count("\n") >= 1 for h in spans)
