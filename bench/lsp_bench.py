@@ -167,35 +167,46 @@ async def typing_phase(client: LanguageClient, pid: int, uri: str, initial: str,
     }
 
 
-async def server_sequential(client: LanguageClient, root: Path, samples: list[tuple[str, int, int, int]]) -> list[float]:
-    out = []
-    for i, (text, _off, line, col) in enumerate(samples):
-        uri = (root / f"sample_{i}.py").as_uri()
-        client.text_document_did_open(types.DidOpenTextDocumentParams(
-            text_document=types.TextDocumentItem(uri=uri, language_id="python", version=0, text=text)))
-        t0 = time.perf_counter()
-        await client.text_document_inline_completion_async(inline_params(uri, line, col))
-        out.append((time.perf_counter() - t0) * 1000)
-        client.text_document_did_close(types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri)))
-    return out
+async def one_via_server(client: LanguageClient, root: Path, i: int, sample: tuple[str, int, int, int]) -> float:
+    text, _off, line, col = sample
+    uri = (root / f"sample_{i}.py").as_uri()
+    client.text_document_did_open(types.DidOpenTextDocumentParams(
+        text_document=types.TextDocumentItem(uri=uri, language_id="python", version=0, text=text)))
+    t0 = time.perf_counter()
+    await client.text_document_inline_completion_async(inline_params(uri, line, col))
+    ms = (time.perf_counter() - t0) * 1000
+    client.text_document_did_close(types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri)))
+    return ms
 
 
-def direct_sequential(engine: Any, samples: list[tuple[str, int, int, int]], options: dict[str, Any]) -> list[float]:
+def one_direct(engine: Any, i: int, sample: tuple[str, int, int, int], options: dict[str, Any]) -> float:
+    """What the server does for one request, minus the protocol: prompt assembly + engine."""
     from mochi_core.config import config_from_dict
     from mochi_model.context import build_fim_request
     from mochi_model.types import CancelToken
 
     comp = config_from_dict(options)[0].completion
-    out = []
-    for i, (text, off, _line, _col) in enumerate(samples):
-        t0 = time.perf_counter()
-        req = build_fim_request(text, off, path=f"sample_{i}.py", language="python", config=comp,
-                                count_tokens=engine.count_tokens)
-        engine.complete_fim(req.prefix, req.suffix, req.snippets, max_tokens=comp.max_tokens,
-                            temperature=comp.temperature, multiline=None, cancel=CancelToken(),
-                            time_budget_s=comp.time_budget_ms / 1000, path=f"sample_{i}.py", language="python")
-        out.append((time.perf_counter() - t0) * 1000)
-    return out
+    text, off, _line, _col = sample
+    t0 = time.perf_counter()
+    req = build_fim_request(text, off, path=f"sample_{i}.py", language="python", config=comp,
+                            count_tokens=engine.count_tokens)
+    engine.complete_fim(req.prefix, req.suffix, req.snippets, max_tokens=comp.max_tokens,
+                        temperature=comp.temperature,
+                        multiline={"always": True, "never": False}.get(comp.multiline, req.multiline),
+                        cancel=CancelToken(), time_budget_s=comp.time_budget_ms / 1000,
+                        path=f"sample_{i}.py", language="python")
+    return (time.perf_counter() - t0) * 1000
+
+
+def load_direct_engine(args: argparse.Namespace, root: Path, options: dict[str, Any]) -> Any:
+    if args.real:
+        from mochi_core.config import config_from_dict
+        from mochi_model.loader import load_engine
+
+        return load_engine(config_from_dict(options)[0], root)
+    from mochi_ls.fake_engine import fake_engine_factory
+
+    return fake_engine_factory(json.dumps({"oracle": str(args.source), "delay": args.token_delay}))()
 
 
 async def main() -> None:
@@ -241,23 +252,18 @@ async def main() -> None:
     typing = await typing_phase(client, pid, (root / "typed.py").as_uri(), initial, steps, args.interval,
                                 not args.no_client_cancel)
     client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=seq_opts))
-    server_ms = await server_sequential(client, root, samples[:3])  # warm-up (not recorded)
-    server_ms = await server_sequential(client, root, samples)
+    engine = load_direct_engine(args, root, seq_opts)
+    # Interleaved (server, direct) per document state, after one warm-up each, so that load on the
+    # shared machine hits both sides alike.
+    await one_via_server(client, root, -1, samples[0])
+    one_direct(engine, -1, samples[0], seq_opts)
+    server_ms, direct_ms = [], []
+    for i, sample in enumerate(samples):
+        server_ms.append(await one_via_server(client, root, i, sample))
+        direct_ms.append(one_direct(engine, i, sample, seq_opts))
     await client.shutdown_async(None)
     client.exit(None)
     await client.stop()
-
-    if args.real:
-        from mochi_core.config import config_from_dict
-        from mochi_model.loader import load_engine
-
-        engine = load_engine(config_from_dict(seq_opts)[0], root)
-    else:
-        from mochi_ls.fake_engine import fake_engine_factory
-
-        engine = fake_engine_factory(json.dumps({"oracle": str(args.source), "delay": args.token_delay}))()
-    direct_sequential(engine, samples[:3], seq_opts)  # warm-up
-    direct_ms = direct_sequential(engine, samples, seq_opts)
     shutil.rmtree(root, ignore_errors=True)
 
     overhead = {"server_p50_ms": pct(server_ms, 50), "direct_p50_ms": pct(direct_ms, 50),
