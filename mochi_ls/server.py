@@ -18,10 +18,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInternalError, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
-from pygls.protocol import LanguageServerProtocol
-from pygls.protocol.json_rpc import JsonRPCNotification, JsonRPCProtocol
 
 from mochi_ls import __version__
 from mochi_ls.completer import CompletionInput
@@ -37,37 +34,15 @@ from mochi_ls.lsp_convert import (
     lsp_relative_path,
     lsp_uri_to_path,
 )
+from mochi_ls.lsp_protocol import MochiProtocol
 from mochi_ls.session import EngineBuilder, Session
 from mochi_model.types import Engine
 
 logger = logging.getLogger(__name__)
 
 STATUS_NOTIFICATION = "mochi/status"
-IGNORED_METHOD = "$/mochi/ignored"  # what a malformed message becomes once answered
 _LEVELS = {"error": types.MessageType.Error, "warning": types.MessageType.Warning,
            "info": types.MessageType.Info}
-
-
-class MochiProtocol(LanguageServerProtocol):
-    """pygls protocol that answers requests with malformed params with InvalidParams.
-
-    pygls drops a message it cannot structure (the client would wait forever); here a request
-    gets an error response and a notification is logged, and both are then ignored.
-    """
-
-    def structure_message(self, data: dict[str, Any]) -> Any:
-        try:
-            return super().structure_message(data)
-        except (JsonRpcInvalidParams, JsonRpcInternalError):
-            method = str(data.get("method", ""))
-            message = f"Mochi: invalid params for {method or 'a message'}; ignored"
-            if "id" in data and method:
-                self._send_response(data["id"], error=types.ResponseError(
-                    code=types.ErrorCodes.InvalidParams, message=message))
-            server = self._server
-            if isinstance(server, MochiLanguageServer):
-                server.log("warning", message)
-            return JsonRPCNotification(method=IGNORED_METHOD, params=None, jsonrpc=JsonRPCProtocol.VERSION)
 
 
 class MochiLanguageServer(LanguageServer):

@@ -19,7 +19,7 @@ if not hasattr(mochi_index, "ProjectIndex"):
     pytest.skip("mochi_index.ProjectIndex is not available yet", allow_module_level=True)
 
 ECHO = {"echo_context": True}
-OPTIONS = {"completion": {"debounce_ms": 0}}
+OPTIONS = {"completion": {"debounce_ms": 0, "max_tokens": 2000, "time_budget_ms": 20000}}  # echo answers are long
 
 
 @pytest.fixture
