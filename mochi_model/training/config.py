@@ -45,7 +45,7 @@ class TrainConfig:
     def total_steps(self, n_train: int, world: int = 1) -> int:
         """Optimizer steps scaled to the dataset: ``epochs * samples / (batch * processes)``."""
         steps = math.ceil(self.epochs * n_train / max(1, self.batch_size * world))
-        return max(self.min_steps, min(self.max_steps, steps))
+        return max(min(self.min_steps, self.max_steps), min(self.max_steps, steps))
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -20,7 +20,7 @@ def write_report(output: Path, cfg: Any, result: Any, *, data_dir: Path, n_train
         "data": {"dir": str(data_dir), "train_samples": n_train, "valid_samples_used": n_valid,
                  "skipped_too_long": result.skipped, **data_summary},
         "steps": result.steps, "best_step": result.best_step, "best_val_loss": result.best_val_loss,
-        "first_val_loss": result.first_val_loss, "stopped": result.stopped,
+        "first_val_loss": result.first_val_loss, "stopped": result.stopped, "world_size": result.world_size,
         "seconds": round(result.seconds, 2), "tokens": result.tokens,
         "tokens_per_s": round(result.tokens_per_s, 2), "history": result.history,
     }

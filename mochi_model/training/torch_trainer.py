@@ -44,6 +44,7 @@ class TrainResult:
     seconds: float = 0.0
     stopped: str = "done"  # done | early_stop | time | interrupted
     skipped: int = 0
+    world_size: int = 1
 
     @property
     def tokens_per_s(self) -> float:
@@ -229,7 +230,7 @@ def train_lora(
     result = TrainResult(output=output, steps=state["step"], best_step=state["best_step"],
                          best_val_loss=state["best_val"], first_val_loss=state["first_val"],
                          history=state["history"], tokens=state["tokens"], seconds=state["seconds"],
-                         stopped=stopped, skipped=skipped)
+                         stopped=stopped, skipped=skipped, world_size=acc.num_processes)
     if acc.is_main_process:
         from mochi_model.training.report import write_report
 

@@ -1,0 +1,77 @@
+"""`mochi prepare`, `mochi train project` under torchrun (2 CPU processes, gloo) and `mochi eval`, as subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+MOCHI = [sys.executable, "-m", "mochi_cli.app"]
+
+
+def _run(cmd: list[str], cwd: Path, timeout: int = 240) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[3])}
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def prepared(fixture_project, tmp_path):
+    repo = fixture_project("train/minirepo")
+    data = tmp_path / "data"
+    out = _run([*MOCHI, "prepare", "--repo", str(repo), "--output", str(data), "--prefix-tokens", "96",
+                "--suffix-tokens", "24", "--context-tokens", "48", "--file-chunks", "400"], cwd=tmp_path)
+    assert "held out for mochi eval" in out.stdout and "vendored" in out.stdout
+    return repo, data
+
+
+def test_two_process_data_parallel_training_with_torchrun(prepared, tiny_model_dir, tmp_path):
+    repo, data = prepared
+    out = tmp_path / "ddp-adapter"
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+                "--master-port", str(_free_port()), "-m", "mochi_cli.app"]
+    _run([*torchrun, "train", "project", "--data", str(data), "--output", str(out), "--model", str(tiny_model_dir),
+          "--max-steps", "6", "--eval-every", "3", "--batch-size", "2", "--lr", "0.002", "--rank", "4", "--alpha", "8"],
+         cwd=tmp_path)
+    report = json.loads((out / "training.json").read_text())
+    assert report["world_size"] == 2
+    assert report["steps"] == 6 and report["best_val_loss"] < report["first_val_loss"]
+    assert (out / "adapters.safetensors").exists()
+
+
+def test_mochi_eval_prints_the_four_configurations_and_writes_its_files(prepared, tiny_model_dir, tmp_path):
+    repo, data = prepared
+    adapter = tmp_path / "adapter"
+    _run([*MOCHI, "train", "project", "--data", str(data), "--output", str(adapter), "--model", str(tiny_model_dir),
+          "--max-steps", "4", "--eval-every", "4", "--batch-size", "1", "--rank", "4", "--alpha", "8"], cwd=tmp_path)
+    out_dir = tmp_path / "eval"
+    proc = _run([*MOCHI, "eval", "--repo", str(repo), "--data", str(data), "--adapter", f"{adapter}:1.0",
+                 "--model", str(tiny_model_dir), "--holes", "4", "--output", str(out_dir), "--label", "minirepo 0"],
+                cwd=tmp_path)
+    rows = [ln.split()[0] for ln in proc.stdout.splitlines()]
+    for name in ("base", "retrieval", "adapter", "both"):
+        assert name in rows
+    summary = json.loads((out_dir / "eval.json").read_text())
+    assert set(summary["configs"]) == {"base", "retrieval", "adapter", "both"}
+    assert summary["meta"]["holes"] == {"next_line": 4, "span": 4}
+    assert set(summary["style"]["measured"]) == {"repo", "comment"}
+    for name in ("retrieval", "adapter", "both"):
+        assert summary["gains"][name]["next_line"]["verdict"] in ("gain", "loss", "inside the noise")
+    holes = [json.loads(ln) for ln in (out_dir / "holes.jsonl").read_text().splitlines()]
+    test_files = json.loads((data / "dataset.json").read_text())["split_files"]["test"]
+    assert {h["path"] for h in holes} <= set(test_files)
+    assert (out_dir / "eval.png").stat().st_size > 1000
