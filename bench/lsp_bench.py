@@ -151,6 +151,8 @@ async def typing_phase(client: LanguageClient, pid: int, uri: str, initial: str,
         pending = (asyncio.ensure_future(request(nl, nc, record)), record["id"])
     await asyncio.gather(*[asyncio.sleep(0)], pending[0] if pending else asyncio.sleep(0))
     st1, cpu1 = await status(client), proc_cpu_s(pid)
+    # Close it: its last edit would otherwise be "recent" context in every later prompt.
+    client.text_document_did_close(types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri)))
     n = len(outcomes)
     shown = [o["latency_ms"] for o in outcomes if o["shown"]]
     delta = {k: st1[k] - st0[k] for k in ("requests", "superseded", "cancelled", "debounced", "generated",
@@ -167,19 +169,21 @@ async def typing_phase(client: LanguageClient, pid: int, uri: str, initial: str,
     }
 
 
-async def one_via_server(client: LanguageClient, root: Path, i: int, sample: tuple[str, int, int, int]) -> float:
+async def one_via_server(client: LanguageClient, root: Path, i: int,
+                         sample: tuple[str, int, int, int]) -> tuple[float, str]:
     text, _off, line, col = sample
     uri = (root / f"sample_{i}.py").as_uri()
     client.text_document_did_open(types.DidOpenTextDocumentParams(
         text_document=types.TextDocumentItem(uri=uri, language_id="python", version=0, text=text)))
     t0 = time.perf_counter()
-    await client.text_document_inline_completion_async(inline_params(uri, line, col))
+    res = await client.text_document_inline_completion_async(inline_params(uri, line, col))
     ms = (time.perf_counter() - t0) * 1000
+    text = res.items[0].insert_text if res and res.items else ""
     client.text_document_did_close(types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri)))
-    return ms
+    return ms, text if isinstance(text, str) else text.value
 
 
-def one_direct(engine: Any, i: int, sample: tuple[str, int, int, int], options: dict[str, Any]) -> float:
+def one_direct(engine: Any, i: int, sample: tuple[str, int, int, int], options: dict[str, Any]) -> tuple[float, str]:
     """What the server does for one request, minus the protocol: prompt assembly + engine."""
     from mochi_core.config import config_from_dict
     from mochi_model.context import build_fim_request
@@ -190,12 +194,12 @@ def one_direct(engine: Any, i: int, sample: tuple[str, int, int, int], options: 
     t0 = time.perf_counter()
     req = build_fim_request(text, off, path=f"sample_{i}.py", language="python", config=comp,
                             count_tokens=engine.count_tokens)
-    engine.complete_fim(req.prefix, req.suffix, req.snippets, max_tokens=comp.max_tokens,
+    res = engine.complete_fim(req.prefix, req.suffix, req.snippets, max_tokens=comp.max_tokens,
                         temperature=comp.temperature,
                         multiline={"always": True, "never": False}.get(comp.multiline, req.multiline),
                         cancel=CancelToken(), time_budget_s=comp.time_budget_ms / 1000,
                         path=f"sample_{i}.py", language="python")
-    return (time.perf_counter() - t0) * 1000
+    return (time.perf_counter() - t0) * 1000, res.text
 
 
 def load_direct_engine(args: argparse.Namespace, root: Path, options: dict[str, Any]) -> Any:
@@ -257,10 +261,13 @@ async def main() -> None:
     # shared machine hits both sides alike.
     await one_via_server(client, root, -1, samples[0])
     one_direct(engine, -1, samples[0], seq_opts)
-    server_ms, direct_ms = [], []
+    server_ms, direct_ms, same_text = [], [], 0
     for i, sample in enumerate(samples):
-        server_ms.append(await one_via_server(client, root, i, sample))
-        direct_ms.append(one_direct(engine, i, sample, seq_opts))
+        ms_server, text_server = await one_via_server(client, root, i, sample)
+        ms_direct, text_direct = one_direct(engine, i, sample, seq_opts)
+        server_ms.append(ms_server)
+        direct_ms.append(ms_direct)
+        same_text += text_server == text_direct
     await client.shutdown_async(None)
     client.exit(None)
     await client.stop()
@@ -270,6 +277,7 @@ async def main() -> None:
                 "server_p95_ms": pct(server_ms, 95), "direct_p95_ms": pct(direct_ms, 95)}
     overhead["overhead_p50_ms"] = overhead["server_p50_ms"] - overhead["direct_p50_ms"]
     overhead["ratio_p50"] = overhead["server_p50_ms"] / overhead["direct_p50_ms"]
+    overhead["same_text"] = f"{same_text}/{len(samples)}"  # both sides must produce the same suggestion
     result = {"engine": "real" if args.real else "fake", "model": str(args.model) if args.real else "fake",
               "source": str(args.source), "typing": typing, "overhead": overhead, "samples": len(samples),
               "command": "python bench/lsp_bench.py " + " ".join(sys.argv[1:]),
@@ -284,6 +292,7 @@ async def main() -> None:
         ("CPU s wasted on cancelled generations", typing["cpu_wasted_on_cancelled_s"]),
         ("server CPU s during typing", typing["server_cpu_s"]),
         ("one-by-one p50 via server / direct ms", f"{overhead['server_p50_ms']:.1f} / {overhead['direct_p50_ms']:.1f}"),
+        ("same suggestion via server and direct", overhead["same_text"]),
         ("protocol overhead p50 ms (target <= 10)", f"{overhead['overhead_p50_ms']:.1f}"),
     ]
     width = max(len(r[0]) for r in rows)
