@@ -131,15 +131,30 @@ async def raw_request(lsp: LanguageClient, method: str, params: Any) -> Any:
     return await asyncio.wait_for(asyncio.wrap_future(fut), TIMEOUT_S)
 
 
-async def wait_for_log(lsp: LanguageClient, needle: str, timeout_s: float = 60.0) -> str:
-    """Wait for a `window/logMessage` containing ``needle`` (already received ones count)."""
+def _next(lsp: LanguageClient, method: str) -> asyncio.Future[Any]:
+    """A future for the next ``method`` notification, registered now (not when first awaited)."""
+    return asyncio.wrap_future(lsp.protocol.wait_for_notification(method))
 
-    async def scan() -> str:
+
+async def wait_for_log(lsp: LanguageClient, needle: str, count: int = 1, timeout_s: float = 60.0) -> str:
+    """Wait until ``count`` `window/logMessage`s containing ``needle`` arrived (earlier ones count)."""
+    return await _wait_for_message(lsp, types.WINDOW_LOG_MESSAGE, lambda: lsp.log_messages, needle, count, timeout_s)
+
+
+async def wait_for_shown(lsp: LanguageClient, needle: str, count: int = 1, timeout_s: float = 60.0) -> Any:
+    """Wait until ``count`` `window/showMessage`s containing ``needle`` arrived; returns the last."""
+    return await _wait_for_message(lsp, types.WINDOW_SHOW_MESSAGE, lambda: lsp.messages, needle, count, timeout_s)
+
+
+async def _wait_for_message(lsp: LanguageClient, method: str, seen: Any, needle: str, count: int,
+                            timeout_s: float) -> Any:
+    async def scan() -> Any:
         while True:
-            for m in lsp.log_messages:
-                if needle in m.message:
-                    return m.message
-            await lsp.wait_for_notification(types.WINDOW_LOG_MESSAGE)
+            arrived = _next(lsp, method)  # registered before looking: no lost wake-up
+            hits = [m for m in seen() if needle in m.message]
+            if len(hits) >= count:
+                return hits[count - 1] if method == types.WINDOW_SHOW_MESSAGE else hits[count - 1].message
+            await arrived
 
     return await asyncio.wait_for(scan(), timeout_s)
 
@@ -149,9 +164,24 @@ async def wait_for_progress_end(lsp: LanguageClient, timeout_s: float = 90.0) ->
 
     async def scan() -> list[Any]:
         while True:
+            arrived = _next(lsp, types.PROGRESS)
             for reports in lsp.progress_reports.values():
                 if reports and isinstance(reports[-1], types.WorkDoneProgressEnd):
                     return reports
-            await lsp.wait_for_notification(types.PROGRESS)
+            await arrived
+
+    return await asyncio.wait_for(scan(), timeout_s)
+
+
+async def wait_for_engine(lsp: LanguageClient, timeout_s: float = 120.0) -> dict[str, Any]:
+    """Wait (on the server's `mochi/status` notifications) until the model loaded or failed."""
+
+    async def scan() -> dict[str, Any]:
+        while True:
+            arrived = _next(lsp, "mochi/status")
+            st = await status(lsp)
+            if st["engine"] in ("ready", "failed"):
+                return st
+            await arrived
 
     return await asyncio.wait_for(scan(), timeout_s)

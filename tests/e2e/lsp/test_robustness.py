@@ -8,7 +8,17 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from tests.e2e.lsp.harness import CLIENTS, TIMEOUT_S, inline, open_doc, raw_request, running_server, status
+from tests.e2e.lsp.harness import (
+    CLIENTS,
+    TIMEOUT_S,
+    inline,
+    open_doc,
+    raw_request,
+    running_server,
+    status,
+    wait_for_log,
+    wait_for_shown,
+)
 
 DOC = "def add(a, b):\n    \n"
 NO_INDEX = {"server": {"index_on_start": False}}
@@ -68,8 +78,8 @@ async def test_a_model_that_fails_to_load_gives_empty_results_and_a_message(proj
     spec = {"fail_load": "weights file is corrupt"}
     async with running_server(project, client=client, spec=spec) as lsp:
         uri = open_doc(lsp, project / "pkg" / "new.py", DOC)
-        shown = await asyncio.wait_for(lsp.wait_for_notification(types.WINDOW_SHOW_MESSAGE), TIMEOUT_S)
-        assert "weights file is corrupt" in shown.message and shown.type == types.MessageType.Error
+        shown = await wait_for_shown(lsp, "weights file is corrupt")
+        assert shown.type == types.MessageType.Error
         assert await inline(lsp, uri, 1, 4) is None
         assert (await status(lsp))["engine"] == "failed"
 
@@ -78,8 +88,8 @@ async def test_a_model_that_fails_to_load_gives_empty_results_and_a_message(proj
 async def test_invalid_initialization_options_are_reported_and_defaults_used(project, client):
     options = {"mochi": {"completion": {"maxTokens": "lots", "debounceMs": 0}, "server": {"indexOnStart": False}}}
     async with running_server(project, client=client, options=options) as lsp:
-        shown = await asyncio.wait_for(lsp.wait_for_notification(types.WINDOW_SHOW_MESSAGE), TIMEOUT_S)
-        assert "completion.max_tokens" in shown.message and shown.type == types.MessageType.Warning
+        shown = await wait_for_shown(lsp, "completion.max_tokens")
+        assert shown.type == types.MessageType.Warning
         st = await status(lsp)
         assert st["config"]["max_tokens"] == 64 and st["config"]["debounce_ms"] == 0
 
@@ -91,15 +101,14 @@ async def test_configuration_changes_apply_to_the_next_completion(project, clien
         assert await inline(lsp, uri, 1, 4) == "return a + b"
         lsp.workspace_did_change_configuration(types.DidChangeConfigurationParams(
             settings={"mochi": {"completion": {"maxTokens": 2, "debounceMs": 0}, "server": {"indexOnStart": False}}}))
-        await asyncio.wait_for(lsp.wait_for_notification(types.WINDOW_LOG_MESSAGE), TIMEOUT_S)
+        await wait_for_log(lsp, "settings applied", count=1)
         # Two ~4-character tokens; the cache was cleared, so this is a fresh generation.
         assert await inline(lsp, uri, 1, 4) == "return a"
         lsp.workspace_did_change_configuration(types.DidChangeConfigurationParams(
             settings={"mochi": {"server": {"enabledLanguages": ["go"]}, "completion": {"debounceMs": 0}}}))
-        await asyncio.wait_for(lsp.wait_for_notification(types.WINDOW_LOG_MESSAGE), TIMEOUT_S)
+        await wait_for_log(lsp, "settings applied", count=2)
         assert await inline(lsp, uri, 1, 4) is None  # python is no longer enabled
         lsp.workspace_did_change_configuration(types.DidChangeConfigurationParams(
             settings={"mochi": {"completion": {"multiline": "sometimes"}}}))
-        shown = await asyncio.wait_for(lsp.wait_for_notification(types.WINDOW_SHOW_MESSAGE), TIMEOUT_S)
-        assert "completion.multiline" in shown.message
+        await wait_for_shown(lsp, "completion.multiline")
         assert (await status(lsp))["config"]["multiline"] == "auto"
