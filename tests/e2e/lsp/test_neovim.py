@@ -39,7 +39,7 @@ def test_neovim_attaches_shows_the_suggestion_as_ghost_text_and_accepts_it(fixtu
     assert "error" not in result, result
     assert result["attached"] and result["inline_provider"]
     assert result["shown"] and result["suggestion"] == "return a + b"
-    assert result["ghost"] == "return a + b"
+    assert result["ghost"] == "return a + b" and result["has_suggestion"]
     assert result["accepted"] and result["line"] == "    return a + b"
     assert result["status"]["generated"] == 1
     events = [json.loads(x)["event"] for x in (project / ".mochi" / "usage" / "events.jsonl").read_text().splitlines()]

@@ -148,6 +148,13 @@ function M.request()
   end, buf)
 end
 
+--- True when a suggestion for the current buffer state is on screen.
+function M.has_suggestion()
+  local s = state.suggestion
+  return s ~= nil and s.buf == vim.api.nvim_get_current_buf()
+    and vim.api.nvim_buf_get_changedtick(s.buf) == s.tick
+end
+
 --- Insert the suggestion on screen; returns false when there is none.
 function M.accept()
   local s = state.suggestion
@@ -227,7 +234,9 @@ function M.attach(buf)
   local keys = M.config.keymaps
   if keys.accept then
     vim.keymap.set("i", keys.accept, function()
-      if M.accept() then
+      -- Expression mappings may not change text (textlock): accept right after the mapping.
+      if M.has_suggestion() then
+        vim.schedule(M.accept)
         return ""
       end
       return vim.api.nvim_replace_termcodes(keys.accept, true, false, true)
