@@ -6,8 +6,8 @@ Owned by the LSP issue. Contract (one JSON object per line):
 Training reads accepted events as extra samples and rejected ones as hard negatives.
 
 ``accepted``/``rejected`` events repeat the fields of their ``shown`` event (same ``id``), so a
-reader never has to join lines. Extra keys may appear (``cached``: served from the type-ahead
-cache; ``model``: engine id); readers must ignore keys they do not know. Nothing leaves the machine.
+reader never has to join lines. Extra keys may appear (today ``model``: the engine's model id);
+readers must ignore keys they do not know. Nothing leaves the machine.
 """
 
 from __future__ import annotations
