@@ -112,3 +112,14 @@ async def test_configuration_changes_apply_to_the_next_completion(project, clien
             settings={"mochi": {"completion": {"multiline": "sometimes"}}}))
         await wait_for_shown(lsp, "completion.multiline")
         assert (await status(lsp))["config"]["multiline"] == "auto"
+
+
+async def test_an_empty_configuration_change_pulls_the_settings_from_the_client(project):
+    async with running_server(project, client="visual_studio_code") as lsp:
+        uri = open_doc(lsp, project / "pkg" / "new.py", DOC)
+        lsp.set_configuration({"completion": {"maxTokens": 2, "debounceMs": 0}, "server": {"indexOnStart": False}},
+                              section="mochi")
+        lsp.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+        await wait_for_log(lsp, "settings applied")
+        assert (await status(lsp))["config"]["max_tokens"] == 2
+        assert await inline(lsp, uri, 1, 4) == "return a"
