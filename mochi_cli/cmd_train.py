@@ -71,17 +71,22 @@ def prepare(
 
 def _train(data: Path, output: Path, *, model: str, role: str, name: str, base: Path | None, base_weight: float,
            rank: int, alpha: float, lr: float, batch_size: int, max_steps: int, epochs: float, minutes: float,
-           eval_every: int, num_layers: int, dtype: str, resume: bool) -> None:
+           eval_every: int, num_layers: int, dtype: str, resume: bool, backend: str = "torch") -> None:
     from mochi_core.config import MochiConfig
     from mochi_model.sources import resolve_model
     from mochi_model.training.config import TrainConfig
     from mochi_model.training.torch_trainer import train_lora
 
-    src = resolve_model(model or MochiConfig().model.path or None, preset=MochiConfig().model.preset, backend="torch")
+    src = resolve_model(model or MochiConfig().model.path or None, preset=MochiConfig().model.preset, backend=backend)
     cfg = TrainConfig(rank=rank, alpha=alpha, lr=lr, batch_size=batch_size, max_steps=max_steps, epochs=epochs,
                       max_minutes=minutes, eval_every=eval_every, num_layers=num_layers, dtype=dtype, role=role,
                       name=name or output.name, base_adapter=str(base or ""), base_weight=base_weight)
-    res = train_lora(src.path, data, output, cfg, resume=resume, model_id=src.model_id)
+    if backend == "mlx":
+        from mochi_model.training.mlx_trainer import train_lora_mlx
+
+        res = train_lora_mlx(src.path, data, output, cfg)
+    else:
+        res = train_lora(src.path, data, output, cfg, resume=resume, model_id=src.model_id)
     typer.echo(f"{res.stopped}: {res.steps} steps, best step {res.best_step}, val loss {res.first_val_loss:.4f} -> "
                f"{res.best_val_loss:.4f}, {res.tokens_per_s:.0f} tok/s; adapter in {output}")
 
@@ -114,6 +119,7 @@ def train_project(
     epochs: Annotated[float, _opts["epochs"]] = 1.0, minutes: Annotated[float, _opts["minutes"]] = 0.0,
     eval_every: Annotated[int, _opts["eval_every"]] = 25, num_layers: Annotated[int, _opts["num_layers"]] = -1,
     dtype: Annotated[str, _opts["dtype"]] = "auto", resume: Annotated[bool, _opts["resume"]] = True,
+    backend: Annotated[str, typer.Option(help="torch | mlx (mlx-lm tuner, in-process).")] = "torch",
 ) -> None:
     """Train the project adapter (optionally on top of a frozen base adapter)."""
     if data is None:
@@ -123,7 +129,7 @@ def train_project(
         prepare(output=data, repo=repo, from_index=True)
     _train(data, output, model=model, role="project", name=name, base=base, base_weight=base_weight, rank=rank,
            alpha=alpha, lr=lr, batch_size=batch_size, max_steps=max_steps, epochs=epochs, minutes=minutes,
-           eval_every=eval_every, num_layers=num_layers, dtype=dtype, resume=resume)
+           eval_every=eval_every, num_layers=num_layers, dtype=dtype, resume=resume, backend=backend)
 
 
 @train_app.command("base")
