@@ -19,6 +19,7 @@ import keyword
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mochi_core.config import CompletionSection
@@ -127,7 +128,8 @@ def retrieve_snippets(
         # a method name shared by many classes ("run") says little; keep unambiguous ones
         if sym.path == path or sym.parent in seen or (sym.kind == "method" and per_name[sym.name] > 1):
             continue
-        seen.add(sym.qualified_name)
+        if sym.kind == "class" and _source(index, sym):
+            seen.add(sym.qualified_name)  # its skeleton lists the members already
         pieces.append((sym.path, _symbol_view(index, sym), "definition"))
     if similar:
         query = "\n".join(before.splitlines()[-8:])
@@ -135,7 +137,9 @@ def retrieve_snippets(
             chunks = index.similar_chunks(query, limit=similar + 2, exclude_path=path or None)
         except Exception:  # noqa: BLE001
             chunks = []
-        fresh = [c for c in chunks if not (c.symbol and c.symbol.split(".")[0] in seen)]  # already shown
+        shown = {p for p, _, _ in pieces}
+        fresh = [c for c in chunks if not (c.symbol and (c.symbol.split(".")[0] in seen or
+                                                         (c.path in shown and c.symbol in names)))]
         for c in fresh[:similar]:
             pieces.append((c.path, c.text, "similar"))
     chosen: list[tuple[str, str, str]] = []
@@ -156,8 +160,7 @@ def retrieve_snippets(
 
 def _symbol_view(index: Any, sym: Any) -> str:
     """A compact view of a definition: class skeleton, or signature + docstring summary."""
-    source = getattr(index, "source", None)
-    body = source(sym.path, sym.start_line, sym.end_line) if callable(source) else None
+    body = _source(index, sym)
     if body and sym.kind == "class":
         return _class_skeleton(body)
     doc = sym.docstring.strip().split("\n\n")[0] if sym.docstring else ""
@@ -166,6 +169,22 @@ def _symbol_view(index: Any, sym: Any) -> str:
         indent = re.match(r"\s*", sym.signature.splitlines()[-1]).group(0) + "    "
         text += f'\n{indent}"""{doc.splitlines()[0]}"""'
     return text
+
+
+def _source(index: Any, sym: Any) -> str | None:
+    """The definition's source lines: from the index when it keeps files, else from disk under its root."""
+    source = getattr(index, "source", None)
+    if callable(source):
+        return source(sym.path, sym.start_line, sym.end_line)
+    root = getattr(index, "root", None)
+    if root is None:
+        return None
+    try:
+        with open(Path(root) / sym.path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return "\n".join(lines[sym.start_line - 1:sym.end_line])
 
 
 def _class_skeleton(body: str, max_lines: int = 40) -> str:
