@@ -130,3 +130,34 @@ def test_a_second_prepare_reuses_samples_of_unchanged_files(fixture_project, tmp
     files[train_files[0]] += "\n\ndef added_later(x):\n    return x * 2\n"
     second = prepare(files, tmp_path / "d", repo_name="r", options=PrepareOptions(), previous=first)
     assert second["splits"]["train"]["reused_files"] == len(train_files) - 1
+
+
+def test_accepted_suggestions_become_samples_and_rejected_texts_are_skipped(fixture_project, tmp_path):
+    repo = fixture_project("train/minirepo")
+    files = collect_files(repo)
+    plain = prepare(files, tmp_path / "a", repo_name="r")
+    rows = [json.loads(ln) for ln in (tmp_path / "a" / "train.jsonl").read_text().splitlines()]
+    victim = next(r for r in rows if r["kind"] == "next_line")["completion"].removesuffix("<|endoftext|>")
+    log = tmp_path / "events.jsonl"
+    log.write_text("\n".join(json.dumps(e) for e in [
+        {"event": "accepted", "path": "shop/x.py", "prefix": "def f():\n    ", "suffix": "\n", "text": "return 42"},
+        {"event": "rejected", "path": "shop/x.py", "prefix": "", "suffix": "", "text": victim},
+        {"event": "shown", "path": "shop/x.py", "prefix": "", "suffix": "", "text": "ignored"},
+    ]) + "\nnot json\n")
+    summary = prepare(files, tmp_path / "b", repo_name="r", options=PrepareOptions(usage_log=log))
+    got = [json.loads(ln) for ln in (tmp_path / "b" / "train.jsonl").read_text().splitlines()]
+    assert [r["completion"] for r in got if r["kind"] == "accepted"] == ["return 42<|endoftext|>"]
+    assert all(r["completion"].removesuffix("<|endoftext|>").strip() != victim.strip() for r in got)
+    assert summary["splits"]["train"]["samples"] < plain["splits"]["train"]["samples"] + 1
+
+
+def test_datasets_of_several_repositories_merge_into_one_training_folder(fixture_project, tmp_path):
+    from mochi_model.data.prepare import merge_datasets
+
+    files = collect_files(fixture_project("train/minirepo"))
+    prepare(files, tmp_path / "r1", repo_name="one")
+    prepare({f"other/{p}": t for p, t in files.items()}, tmp_path / "r2", repo_name="two")
+    merged = merge_datasets([tmp_path / "r1", tmp_path / "r2"], tmp_path / "all")
+    n = sum(len((tmp_path / r / "train.jsonl").read_text().splitlines()) for r in ("r1", "r2"))
+    assert len((merged / "train.jsonl").read_text().splitlines()) == n
+    assert json.loads((merged / "dataset.json").read_text())["repos"] == ["one", "two"]
