@@ -65,6 +65,7 @@ def main() -> None:
     ap.add_argument("--data", required=True, help="a `mochi prepare` folder")
     ap.add_argument("--samples", type=int, default=4)
     ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--variants", default="plain-peft,mochi-all,mochi-last8", help="order to run them in (first is the baseline)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "train_bench.json"))
     args = ap.parse_args()
     from transformers import AutoTokenizer
@@ -75,8 +76,8 @@ def main() -> None:
     tok = AutoTokenizer.from_pretrained(args.model)
     examples, _ = tokenize(rows, tok, 1024)
     examples = examples[: args.samples]
-    results = [run(v, args.model, examples, args.dtype) for v in ("plain-peft", "mochi-all", "mochi-last8")]
-    base = results[0]["tokens_per_s"]
+    results = [run(v, args.model, examples, args.dtype) for v in args.variants.split(",")]
+    base = next(r["tokens_per_s"] for r in results if r["variant"] == "plain-peft")
     print(f"{'variant':12s} {'tokens':>7s} {'seconds':>8s} {'tok/s':>8s} {'vs plain':>8s}")
     for r in results:
         r["speedup_vs_plain"] = round(r["tokens_per_s"] / base, 2)
