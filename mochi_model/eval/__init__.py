@@ -1,0 +1,1 @@
+"""Evaluation: holes on held-out files, four configurations, EM / edit similarity with bootstrap CIs."""
