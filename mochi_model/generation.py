@@ -6,6 +6,10 @@ tokens generated after it), trims the cache to that length and prefills only the
 typing in one file changes the end of the prompt, so most of it is served from the cache. The
 cache is dropped when the backend's ``state_key()`` changes (other adapter weights, fusing).
 
+The prompt is prefilled in chunks of :attr:`Generator.prefill_chunk` tokens, with cancellation and the
+time budget checked between chunks: a superseded request stops within one chunk, and what it already
+prefilled stays cached, so the request that replaces it (same file, one keystroke later) starts from there.
+
 Between tokens it checks, in order: cancellation, the time budget, the token budget. It stops at
 stop token ids (EOS, FIM end tokens) and stop sequences / a stop predicate over the decoded text,
 and streams text deltas that can no longer turn into a stop sequence.
@@ -70,6 +74,9 @@ class Generator:
     Not thread-safe on its own: :class:`mochi_model.engine.InferenceEngine` serialises calls.
     """
 
+    #: Prompt tokens per prefill forward pass; bounds how late a cancellation or time budget is seen.
+    prefill_chunk: int = 256
+
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self._cache: Any = None
@@ -122,8 +129,18 @@ class Generator:
         if (why := interrupted()) is not None:
             return GenerationResult(text="", finish_reason=why, prompt_tokens=len(ids))
         cache, cached = self._prepare(ids, req.reuse_cache)
-        logits = be.prefill(ids[cached:], cache)
-        self._cached_ids = list(ids)
+        pos = cached
+        while True:
+            end = min(len(ids), pos + max(1, self.prefill_chunk))
+            logits = be.prefill(ids[pos:end], cache)
+            pos = end
+            self._cached_ids = ids[:pos]
+            if pos == len(ids):
+                break
+            if (why := interrupted()) is not None:
+                # The cache keeps the prefilled part: the next request re-uses it.
+                return GenerationResult(text="", finish_reason=why, prompt_tokens=len(ids), cached_tokens=cached,
+                                        prefill_ms=(time.perf_counter() - t0) * 1000)
         t1 = time.perf_counter()
         out: list[int] = []
         logps: list[float] = []

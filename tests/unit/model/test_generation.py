@@ -135,3 +135,31 @@ def test_sampling_with_a_seed_repeats_and_differs_from_greedy(backend):
     s2 = Generator(backend).generate(ids, GenerationRequest(max_tokens=16, temperature=1.5, seed=3))
     assert s1.token_ids == s2.token_ids
     assert s1.token_ids != greedy.token_ids
+
+
+def test_time_budget_is_checked_during_prefill_and_the_prefilled_part_is_kept(backend, monkeypatch):
+    ids = backend.encode(SOURCE * 3)
+    gen = Generator(backend)
+    gen.prefill_chunk = 8
+    ticks = iter(range(10_000))
+    monkeypatch.setattr(generation.time, "perf_counter", lambda: next(ticks) * 0.1)
+    res = gen.generate(ids, GenerationRequest(max_tokens=5, time_budget_s=0.45))
+    assert res.finish_reason == "time" and res.token_ids == []
+    done = backend.cache_len(gen._cache)
+    assert 8 <= done < len(ids) - 8  # stopped a few chunks in, not at the end
+    monkeypatch.undo()
+    # The next request (same prompt, no budget) re-uses the prefilled chunks and decodes like a fresh run.
+    again = gen.generate(ids, GenerationRequest(max_tokens=5))
+    fresh = Generator(backend).generate(ids, GenerationRequest(max_tokens=5, reuse_cache=False))
+    assert again.cached_tokens == done
+    assert again.token_ids == fresh.token_ids
+
+
+def test_chunked_prefill_gives_the_tokens_of_one_pass(backend):
+    ids = backend.encode(SOURCE * 2)
+    chunked = Generator(backend)
+    chunked.prefill_chunk = 7
+    one = Generator(backend)
+    one.prefill_chunk = 10_000
+    assert chunked.generate(ids, GenerationRequest(max_tokens=10)).token_ids == \
+        one.generate(ids, GenerationRequest(max_tokens=10)).token_ids
