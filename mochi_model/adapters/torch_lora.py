@@ -23,6 +23,14 @@ from torch import nn
 from mochi_model.adapters.format import LoraPair, split_module
 
 
+def _slot(name: str) -> str:
+    """Adapter name as a ParameterDict key: torch refuses "." (and "") in parameter names, adapter names
+    like ``acme.base`` or ``v1.2`` are common, so escape them reversibly."""
+    if not name:
+        raise ValueError("adapter name must not be empty")
+    return name.replace("%", "%25").replace(".", "%2E")
+
+
 class LoraLinear(nn.Module):
     """An ``nn.Linear`` plus named LoRA adapters with per-adapter weights."""
 
@@ -57,11 +65,19 @@ class LoraLinear(nn.Module):
             raise ValueError(f"LoRA shapes A{tuple(a.shape)} B{tuple(b.shape)} do not fit "
                              f"{self.in_features}->{self.out_features}")
         dev, dt = self.base.weight.device, self.base.weight.dtype
-        self.lora_A[name] = nn.Parameter(a.to(dev, dt), requires_grad=trainable)
-        self.lora_B[name] = nn.Parameter(b.to(dev, dt), requires_grad=trainable)
+        key = _slot(name)
+        self.lora_A[key] = nn.Parameter(a.to(dev, dt), requires_grad=trainable)
+        self.lora_B[key] = nn.Parameter(b.to(dev, dt), requires_grad=trainable)
         self.scales[name] = float(scale)
         self.weights[name] = float(weight)
-        self.dropouts[name] = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.dropouts[key] = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+
+    def has_adapter(self, name: str) -> bool:
+        return name in self.weights
+
+    def lora_ab(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (A, B) parameters of adapter ``name``."""
+        return self.lora_A[_slot(name)], self.lora_B[_slot(name)]
 
     def init_adapter(self, name: str, rank: int, *, scale: float, dropout: float = 0.0) -> None:
         """A fresh trainable adapter: A uniform like mlx-lm (±1/sqrt(in)), B zero (so it starts at 0)."""
@@ -73,9 +89,10 @@ class LoraLinear(nn.Module):
     def remove_adapter(self, name: str) -> None:
         if self.fused:
             raise RuntimeError("unfuse() before changing adapters")
+        key = _slot(name)
         for store in (self.lora_A, self.lora_B, self.dropouts):
-            if name in store:
-                del store[name]
+            if key in store:
+                del store[key]
         self.scales.pop(name, None)
         self.weights.pop(name, None)
 
@@ -89,7 +106,8 @@ class LoraLinear(nn.Module):
         delta = torch.zeros(self.out_features, self.in_features, dtype=torch.float32, device=self.base.weight.device)
         for name, w in self.weights.items():
             if w != 0.0:
-                delta += (w * self.scales[name]) * (self.lora_B[name].float() @ self.lora_A[name].float())
+                a, b = self.lora_ab(name)
+                delta += (w * self.scales[name]) * (b.float() @ a.float())
         return delta
 
     def fuse(self) -> None:
@@ -113,8 +131,9 @@ class LoraLinear(nn.Module):
             return y
         for name, w in self.weights.items():
             if w != 0.0:
-                h = nn.functional.linear(self.dropouts[name](x), self.lora_A[name])
-                y = y + (w * self.scales[name]) * nn.functional.linear(h, self.lora_B[name])
+                a, b = self.lora_ab(name)
+                h = nn.functional.linear(self.dropouts[_slot(name)](x), a)
+                y = y + (w * self.scales[name]) * nn.functional.linear(h, b)
         return y
 
 
@@ -201,9 +220,10 @@ def export_adapter(model: nn.Module, name: str = "default") -> dict[str, LoraPai
     """Tensors of adapter ``name`` as ``{model.layers.N.key: LoraPair}`` (mlx orientation, float32)."""
     out: dict[str, LoraPair] = {}
     for path, layer in lora_layers(model).items():
-        if name in layer.lora_A:
+        if layer.has_adapter(name):
             tail = path.split(".layers.", 1)[1]
-            a = layer.lora_A[name].detach().float().cpu().numpy()
-            b = layer.lora_B[name].detach().float().cpu().numpy()
+            a_p, b_p = layer.lora_ab(name)
+            a = a_p.detach().float().cpu().numpy()
+            b = b_p.detach().float().cpu().numpy()
             out[f"model.layers.{tail}"] = LoraPair.from_torch_ab(np.asarray(a), np.asarray(b))
     return out

@@ -32,3 +32,17 @@ def test_trained_adapter_exports_and_reloads_with_the_same_output(tiny_model_dir
     server = tiny_backend(tiny_model_dir)
     server.set_adapter_stack(AdapterStack([load_adapter(tmp_path / "trained")]))
     np.testing.assert_allclose(server.logits_for(ids), trained, atol=2e-4, rtol=1e-4)
+
+
+def test_adapter_names_with_dots_stack_and_export(tiny_model_dir, tmp_path):
+    from tests.unit.model.helpers import fused_reference_logits, random_adapter
+
+    backend = tiny_backend(tiny_model_dir)
+    ids = backend.encode("def add(a, b):")
+    base = random_adapter(backend, tmp_path / "a", seed=1, name="acme.base-v1.2")
+    proj = random_adapter(backend, tmp_path / "b", seed=2, name="acme.web")
+    backend.set_adapter_stack(AdapterStack([(base, 0.3), (proj, 0.7)]))
+    want = fused_reference_logits(tiny_model_dir, ids, [(base, 0.3), (proj, 0.7)])
+    np.testing.assert_allclose(backend.logits_for(ids), want, atol=2e-4, rtol=1e-4)
+    exported = export_adapter(backend.model, "acme.web")
+    assert sorted(exported) == sorted(proj.data.modules)
