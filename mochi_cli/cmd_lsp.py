@@ -12,33 +12,27 @@ from typing import Annotated, Any
 
 import typer
 
+from mochi_cli.adapter_opts import split_weight
+
 logger = logging.getLogger(__name__)
 
 
-def _parse_adapters(specs: list[str]) -> list[tuple[Path, float]] | None:
-    """``PATH[:WEIGHT]`` flags → ``(folder, weight)`` pairs; None (auto-detect) when no flag."""
-    if not specs:
-        return None
-    out = []
-    for spec in specs:
-        head, sep, tail = spec.rpartition(":")
-        is_weight = bool(sep) and tail.replace(".", "", 1).isdigit()
-        out.append((Path(head if is_weight else spec).expanduser(), float(tail) if is_weight else 1.0))
-    return out
-
-
-def _real_engine_builder(adapters: list[tuple[Path, float]] | None) -> Any:
+def _real_engine_builder(adapter_specs: list[str]) -> Any:
     """``(config, root) -> Engine`` loading the configured model and adapter stack (lazily imported)."""
 
     def build(config: Any, root: Path | None) -> Any:
         from mochi_core.errors import MochiError
+        from mochi_model.dist.autodetect import resolve_adapter_spec
 
         try:
             from mochi_model.loader import load_engine
         except ImportError as exc:
             raise MochiError(f"the model engine is not installed ({exc}); install mochi-code[torch] or [mlx]") from exc
-        # adapters=None lets the loader pick config pins / installed adapters matching the project.
-        return load_engine(config, root or Path.cwd(), adapters=adapters)
+        root = root or Path.cwd()
+        # --adapter flags resolve against the workspace root (known only once the editor says it);
+        # none lets the loader pick config pins / installed adapters matching the project.
+        adapters = [(resolve_adapter_spec(name, root), w) for name, w in map(split_weight, adapter_specs)] or None
+        return load_engine(config, root, adapters=adapters)
 
     return build
 
@@ -48,7 +42,7 @@ def lsp(
     tcp: Annotated[str, typer.Option("--tcp", metavar="HOST:PORT", help="Listen on a TCP port instead.")] = "",
     project: Annotated[Path | None, typer.Option("--project", help="Project root (default: the editor's workspace).")] = None,
     adapter: Annotated[list[str] | None, typer.Option("--adapter", metavar="PATH[:WEIGHT]",
-                                                      help="Adapter folder to stack (repeatable; default: config pins, then installed adapters matching the project).")] = None,
+                                                      help="Adapter folder or installed NAME[@VERSION], with :WEIGHT (repeatable; default: config pins, then installed adapters matching the project).")] = None,
     log_file: Annotated[Path | None, typer.Option("--log-file", help="Also write the server log here.")] = None,
     fake_engine: Annotated[str, typer.Option("--fake-engine", hidden=True, envvar="MOCHI_LSP_FAKE_ENGINE",
                                              help="Tests only: a fake engine spec (see mochi_ls/fake_engine.py).")] = "",
@@ -69,7 +63,7 @@ def lsp(
         def build(config: Any, root: Path | None) -> Any:
             return factory()
     else:
-        build = _real_engine_builder(_parse_adapters(list(adapter or [])))
+        build = _real_engine_builder(list(adapter or []))
     server = create_server(build_engine=build, project=project.resolve() if project else None)
     if tcp:
         host, _, port = tcp.rpartition(":")

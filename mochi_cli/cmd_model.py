@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from mochi_cli.adapter_opts import parse_adapter_options
+
 models_app = typer.Typer(help="Model presets (memory needs) and offline fetching.", no_args_is_help=False)
 adapters_app = typer.Typer(help="Adapter tools.", no_args_is_help=True)
 
@@ -57,13 +59,6 @@ def fetch(
     typer.echo(str(resolved.path))
 
 
-def _parse_adapter(spec: str) -> tuple[Path, float]:
-    path, sep, weight = spec.rpartition(":")
-    if sep and path and weight.replace(".", "", 1).replace("-", "", 1).isdigit():
-        return Path(path).expanduser(), float(weight)
-    return Path(spec).expanduser(), 1.0
-
-
 def complete(
     file: Annotated[Path, typer.Argument(help="Source file.", exists=True, dir_okay=False)],
     line: Annotated[int, typer.Option(help="1-based line of the cursor.")],
@@ -71,7 +66,7 @@ def complete(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object with timings.")] = False,
     model: Annotated[str, typer.Option(help="Model folder, .gguf or hub id (default: config/preset).")] = "",
     backend: Annotated[str, typer.Option(help="auto | torch | mlx | remote")] = "",
-    adapter: Annotated[list[str] | None, typer.Option(help="Adapter folder[:weight]; repeat to stack. Default: config.")] = None,
+    adapter: Annotated[list[str] | None, typer.Option(help="Adapter folder or installed NAME[@VERSION], with :WEIGHT; repeat to stack. Default: config pins, then installed adapters matching the project.")] = None,
     max_tokens: Annotated[int, typer.Option(help="Most tokens to generate.")] = 0,
     multiline: Annotated[str, typer.Option(help="auto | always | never (default: config).")] = "",
     project: Annotated[Path | None, typer.Option(help="Project root (default: found from FILE).")] = None,
@@ -96,7 +91,7 @@ def complete(
         index = ProjectIndex.open(root, config=cfg, create=False)
     except (MochiError, ImportError) as exc:
         logging.getLogger(__name__).info("no index for %s (%s); completing without project context", root, exc)
-    adapters = [_parse_adapter(a) for a in adapter] if adapter else None
+    adapters = parse_adapter_options(adapter, root)
     engine = load_engine(cfg, root, adapters, backend=backend or None, model=model or None)
     try:
         rel = str(file.resolve().relative_to(root))
@@ -138,14 +133,14 @@ def _offset_of(text: str, line: int, column: int) -> int:
 
 @adapters_app.command("merge")
 def merge(
-    adapters: Annotated[list[str], typer.Argument(help="Adapter folders as PATH[:WEIGHT], in stack order.")],
+    adapters: Annotated[list[str], typer.Argument(help="Adapters as SPEC[:WEIGHT] (folder or installed NAME[@VERSION]), in stack order.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the merged adapter to.")],
     name: Annotated[str, typer.Option(help="Name recorded in the merged adapter.")] = "",
 ) -> None:
     """Write one LoRA of rank Σr equal to the weighted stack (for engines taking one adapter)."""
     from mochi_model.adapters.merge import merge_adapters
 
-    path = merge_adapters([_parse_adapter(a) for a in adapters], out, name=name)
+    path = merge_adapters(parse_adapter_options(adapters, Path.cwd()) or [], out, name=name)
     typer.echo(str(path))
 
 

@@ -202,3 +202,12 @@ def choose_adapters(
     if not chosen:
         logger.info("no adapters: none pinned and none installed for project %s", root.name)
     return chosen
+
+
+def resolve_adapter_spec(spec: str, root: Path) -> Path:
+    """The adapter folder for one ``--adapter`` value: a folder path or an installed ``NAME[@VERSION]``.
+
+    Raises:
+        AdapterNotFound / DistError: nothing installed by that name and no adapter folder there.
+    """
+    return _from_spec(spec, "project", "explicit flag", Path(root).resolve()).path
