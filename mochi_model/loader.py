@@ -62,8 +62,15 @@ def load_engine(config: MochiConfig, root: Path, adapters: list[tuple[Path, floa
     name = resolve_backend_name(backend or config.model.backend)
     options: dict[str, object] = {"remote_url": config.model.remote_url}
     if name == "remote":
-        source = ResolvedModel(path=Path("."), model_id=model or config.model.path or config.model.preset,
-                               source="remote")
+        wanted = model or config.model.path or config.model.preset
+        local = Path(wanted).expanduser()
+        # A local model folder gives the remote backend exact token counts (its tokenizer).
+        source = ResolvedModel(path=local if local.is_dir() else Path(), model_id=wanted, source="remote")
+        options["server"] = config.model.remote_server
+        if config.model.remote_model:
+            options["model"] = config.model.remote_model
+        if config.model.remote_adapter:
+            options["adapter"] = config.model.remote_adapter
     else:
         source = resolve_model(model or config.model.path or None, preset=config.model.preset, backend=name)
     logger.warning("model: %s", source.describe())

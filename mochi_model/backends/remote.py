@@ -398,5 +398,6 @@ def load_backend(source: Any, *, device: str = "auto", dtype: str = "auto",
     folder = options.get("tokenizer")
     if folder is None and source is not None:
         local = getattr(source, "path", None) or (source if isinstance(source, (str, Path)) else None)
-        folder = str(local) if local and Path(str(local)).is_dir() else None
+        has_tokenizer = local and any((Path(str(local)) / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json"))
+        folder = str(local) if has_tokenizer else None
     return RemoteBackend(settings, tokenizer=_load_tokenizer(folder, options.get("fim_format")), source=source)

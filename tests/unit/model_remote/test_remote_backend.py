@@ -240,3 +240,21 @@ def test_mlx_lm_servers_are_asked_for_their_own_model_and_adapters_need_its_path
     backend.use_adapter("/adapters/team")
     with pytest.raises(ModelError, match="--model"):
         backend.generate_text("x", GenerationRequest(max_tokens=2))
+
+
+def test_the_remote_config_keys_reach_the_server(server, tmp_path):
+    from mochi_core.config import config_from_dict
+    from mochi_model.loader import load_engine
+
+    url, script = server
+    script.pieces = ["a + b", "\n"]
+    config, problems = config_from_dict({"model": {
+        "backend": "remote", "remote_url": url, "remote_server": "vllm", "remote_model": "team-base",
+        "remote_adapter": "acme-merged"}})
+    assert not problems
+    engine = load_engine(config, tmp_path, adapters=[])
+    engine.complete_fim("def add(a, b):\n    return ", "\n", max_tokens=8)
+    assert script.bodies[0]["model"] == "acme-merged"  # vLLM serves a LoRA under its own model name
+    config.model.remote_adapter = ""
+    load_engine(config, tmp_path, adapters=[]).complete_fim("x = ", "\n", max_tokens=4)
+    assert script.bodies[-1]["model"] == "team-base"
