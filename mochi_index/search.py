@@ -78,7 +78,7 @@ def similar_chunks(store: Store, code: str, limit: int = 5, exclude_path: str | 
                    language: str | None = None) -> list[Chunk]:
     """Chunks ranked by BM25 against the identifiers of ``code``."""
     q = query_terms(code)
-    if not q or not has_fts(store):
+    if limit <= 0 or not q or not has_fts(store):
         return []
     conds = []
     if exclude_path:

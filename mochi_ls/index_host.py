@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mochi_core.config import MochiConfig
+from mochi_core.errors import MochiError
 from mochi_core.paths import index_dir
 
 logger = logging.getLogger(__name__)
@@ -150,8 +151,12 @@ class IndexHost:
         idx = self.open()
         if idx is None:
             return False
-        with self._lock:
-            taken = bool(idx.update_file(rel_path, text))
+        try:
+            with self._lock:
+                taken = bool(idx.update_file(rel_path, text))
+        except MochiError as exc:  # e.g. IndexBusy: `mochi index` holds the writer lock; the next save retries
+            logger.warning("not re-indexing %s now: %s", rel_path, exc)
+            return False
         self.saves += taken
         return taken
 

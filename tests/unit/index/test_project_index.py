@@ -58,6 +58,7 @@ def test_similar_chunks_rank_the_matching_function_first_and_honour_exclude_path
     assert all(h.path != "web/client.ts" for h in idx.similar_chunks("joinUrl", exclude_path="web/client.ts"))
     camel = idx.similar_chunks("join url", limit=1)
     assert camel and camel[0].symbol == "joinUrl"  # camelCase parts are searchable words
+    assert idx.similar_chunks("url = joinUrl(base, path)", limit=0) == []  # a zero budget asks for nothing
 
 
 def test_search_mixes_symbols_chunks_and_patterns(poly: Path) -> None:
