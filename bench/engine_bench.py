@@ -2,15 +2,16 @@
 
 1. Typing trace: lines of real files from an installed package we did not write (default: ``rich``) are
    re-typed one character at a time; every keystroke is one completion request built by the same prompt
-   assembly the LSP uses (``build_fim_request``). The same trace runs on one loaded model twice — with KV
-   prefix reuse and without — and we report p50/p95 latency and the ratio.
+   assembly the LSP uses (``build_fim_request``, with retrieval from an in-memory index of the package's
+   files, and the default ``[completion]`` budgets). The same trace runs on one loaded model twice — with
+   KV prefix reuse and without — and we report p50/p95 latency and the ratio.
 2. Throughput: prefill and decode tokens/s of the engine vs plain ``transformers.generate`` on the same
    prompts (greedy, no stop), and the process's peak RSS.
 
 Prints a table and writes ``bench/results/engine_bench.json``. The CPU is shared with other jobs:
 compare the ratios, not absolute numbers across runs.
 
-    python bench/engine_bench.py [--steps 200] [--model PATH.gguf] [--prefix-tokens 512] [--suffix-tokens 64]
+    python bench/engine_bench.py [--steps 200] [--model PATH.gguf] [--no-retrieval] [--prefix-tokens N] ...
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import platform
 import resource
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -57,21 +60,34 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
 
 
-def run_trace(engine, trace: list[dict], cfg, max_tokens: int) -> dict:
+def package_index(package: str):
+    """An in-memory index (same interface as the LanceDB one) over the package's Python files."""
+    from mochi_model.data.local_index import LocalIndex
+
+    root = Path(importlib.util.find_spec(package).origin).parent
+    return LocalIndex({f"{package}/{f.relative_to(root)}": f.read_text(encoding="utf-8")
+                       for f in sorted(root.rglob("*.py"))})
+
+
+def run_trace(engine, trace: list[dict], cfg, max_tokens: int, index=None, label: str = "") -> dict:
     from mochi_model.context import build_fim_request
 
-    lat, cached, prompt = [], [], []
-    for step in trace:
+    lat, cached, prompt, gen = [], [], [], []
+    for i, step in enumerate(trace):
         req = build_fim_request(step["text"], step["offset"], path=step["file"], language="python", config=cfg,
-                                count_tokens=engine.count_tokens)
+                                count_tokens=engine.count_tokens, index=index)
         t0 = time.perf_counter()
         out = engine.complete_fim(req.prefix, req.suffix, req.snippets, max_tokens=max_tokens, path=step["file"],
                                   language="python")
         lat.append((time.perf_counter() - t0) * 1000)
         cached.append(out.cached_tokens)
         prompt.append(out.prompt_tokens)
+        gen.append(out.completion_tokens)
+        if label and (i + 1) % 25 == 0:
+            print(f"  {label}: {i + 1}/{len(trace)} steps, p50 so far {statistics.median(lat):.0f} ms", flush=True)
     return {"p50_ms": statistics.median(lat), "p95_ms": pct(lat, 0.95), "mean_ms": statistics.fmean(lat),
-            "mean_prompt_tokens": statistics.fmean(prompt), "mean_cached_tokens": statistics.fmean(cached)}
+            "mean_prompt_tokens": statistics.fmean(prompt), "mean_cached_tokens": statistics.fmean(cached),
+            "mean_new_tokens": statistics.fmean(gen)}
 
 
 def throughput(engine, prompts: list[str], new_tokens: int) -> dict:
@@ -115,9 +131,11 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--model", default=str(DEFAULT_MODEL))
     ap.add_argument("--package", default="rich", help="installed package whose files are re-typed")
-    ap.add_argument("--prefix-tokens", type=int, default=512)
-    ap.add_argument("--suffix-tokens", type=int, default=64)
-    ap.add_argument("--max-tokens", type=int, default=8)
+    ap.add_argument("--prefix-tokens", type=int, default=0, help="default: [completion] prefix_tokens")
+    ap.add_argument("--suffix-tokens", type=int, default=0, help="default: [completion] suffix_tokens")
+    ap.add_argument("--context-tokens", type=int, default=0, help="default: [completion] context_tokens")
+    ap.add_argument("--max-tokens", type=int, default=0, help="default: [completion] max_tokens")
+    ap.add_argument("--no-retrieval", action="store_true", help="no project context (windows only)")
     ap.add_argument("--dtype", default="auto")
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--out", default=str(RESULTS), help="JSON results file")
@@ -128,22 +146,31 @@ def main() -> None:
     from mochi_model.engine import InferenceEngine
     from mochi_model.sources import resolve_model
 
+    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     t0 = time.perf_counter()
     backend = load_backend(resolve_model(args.model), dtype=args.dtype)
     load_s = time.perf_counter() - t0
     trace = typing_trace(args.package, args.steps)
-    cfg = CompletionSection(prefix_tokens=args.prefix_tokens, suffix_tokens=args.suffix_tokens)
-    reuse = InferenceEngine(backend=backend, reuse_kv=True)
-    fresh = InferenceEngine(backend=backend, reuse_kv=False)
-    run_trace(reuse, trace[:2], cfg, args.max_tokens)  # warm-up (thread pools, allocator)
-    with_reuse = run_trace(reuse, trace, cfg, args.max_tokens)
-    without = run_trace(fresh, trace, cfg, args.max_tokens)
+    d = CompletionSection()
+    cfg = CompletionSection(prefix_tokens=args.prefix_tokens or d.prefix_tokens,
+                            suffix_tokens=args.suffix_tokens or d.suffix_tokens,
+                            context_tokens=0 if args.no_retrieval else (args.context_tokens or d.context_tokens))
+    max_tokens = args.max_tokens or d.max_tokens
+    index = None if args.no_retrieval else package_index(args.package)
+    reuse = InferenceEngine(backend=backend, reuse_kv=True, repo_name=args.package)
+    fresh = InferenceEngine(backend=backend, reuse_kv=False, repo_name=args.package)
+    run_trace(reuse, trace[:2], cfg, max_tokens, index)  # warm-up (thread pools, allocator)
+    with_reuse = run_trace(reuse, trace, cfg, max_tokens, index, "with reuse")
+    without = run_trace(fresh, trace, cfg, max_tokens, index, "without reuse")
     result = {
         "model": args.model, "dtype": str(backend.model.dtype), "load_s": load_s,
-        "machine": f"{platform.machine()} {platform.processor() or ''}; shared CPU (other jobs running)",
+        "machine": f"{platform.machine()} {platform.processor() or ''}; {os.cpu_count()} CPUs, "
+                   f"load average before {load_before}",
+        "command": "python " + " ".join(sys.argv),
         "trace": {"package": args.package, "files": sorted({s['file'] for s in trace}), "steps": len(trace),
-                  "prefix_tokens": args.prefix_tokens, "suffix_tokens": args.suffix_tokens,
-                  "max_tokens": args.max_tokens},
+                  "prefix_tokens": cfg.prefix_tokens, "suffix_tokens": cfg.suffix_tokens,
+                  "context_tokens": cfg.context_tokens, "max_tokens": max_tokens,
+                  "retrieval": index is not None},
         "with_reuse": with_reuse, "without_reuse": without,
         "p50_speedup": without["p50_ms"] / with_reuse["p50_ms"],
         "p95_speedup": without["p95_ms"] / with_reuse["p95_ms"],
@@ -156,10 +183,10 @@ def main() -> None:
     out_file.parent.mkdir(parents=True, exist_ok=True)
     out_file.write_text(json.dumps(result, indent=2) + "\n")
     print(f"typing trace: {len(trace)} keystroke-steps over {', '.join(result['trace']['files'])}")
-    print(f"{'':22}{'p50 ms':>10}{'p95 ms':>10}{'mean prompt':>13}{'mean cached':>13}")
+    print(f"{'':22}{'p50 ms':>10}{'p95 ms':>10}{'mean prompt':>13}{'mean cached':>13}{'mean new':>10}")
     for name, r in (("with KV reuse", with_reuse), ("without reuse", without)):
         print(f"{name:22}{r['p50_ms']:>10.0f}{r['p95_ms']:>10.0f}{r['mean_prompt_tokens']:>13.0f}"
-              f"{r['mean_cached_tokens']:>13.0f}")
+              f"{r['mean_cached_tokens']:>13.0f}{r['mean_new_tokens']:>10.1f}")
     print(f"reuse speedup: p50 {result['p50_speedup']:.2f}x, p95 {result['p95_speedup']:.2f}x")
     if "throughput" in result:
         t = result["throughput"]

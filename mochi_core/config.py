@@ -66,7 +66,7 @@ class CompletionSection:
     debounce_ms: int = field(default=120, metadata={"help": "LSP: wait this long after the last keystroke before generating."})
     time_budget_ms: int = field(default=2000, metadata={"help": "Stop generating after this long."})
     prefix_tokens: int = field(default=1024, metadata={"help": "Token budget for code before the cursor."})
-    suffix_tokens: int = field(default=256, metadata={"help": "Token budget for code after the cursor."})
+    suffix_tokens: int = field(default=128, metadata={"help": "Token budget for code after the cursor (re-read on every keystroke: FIM puts it after the prefix)."})
     context_tokens: int = field(default=768, metadata={"help": "Token budget for retrieved project context."})
     temperature: float = field(default=0.0, metadata={"help": "0 = greedy."})
 

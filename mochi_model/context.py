@@ -30,6 +30,8 @@ if TYPE_CHECKING:  # the index is optional at run time
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _IMPORT = re.compile(r"^\s*from\s+[\w.]+\s+import\s+\(?([^)#\n]+)", re.MULTILINE)
+_PARTIAL_WORD = re.compile(r"[A-Za-z0-9_]+\Z")
+_RESERVE_STEP = 32  # tokens: the prefix window moves only when the cursor line grows past a multiple of this
 _COMMON = set(keyword.kwlist) | set(dir(builtins)) | {"self", "cls", "None", "True", "False", "args", "kwargs"}
 
 
@@ -74,11 +76,14 @@ def build_fim_request(
     cfg = config or CompletionSection()
     count = count_tokens or _approx_tokens
     offset = max(0, min(offset, len(text)))
-    prefix = _tail_within(text[:offset], cfg.prefix_tokens, count)
+    prefix = _prefix_window(text[:offset], cfg.prefix_tokens, count)
     suffix = _head_within(text[offset:], cfg.suffix_tokens, count)
     snippets: list[Snippet] = list(recent)
     if index is not None and cfg.context_tokens > 0:
-        snippets += retrieve_snippets(index, text[:offset], path=path, language=language,
+        # The word being typed is left out of the lookup: it is incomplete, and the snippets (which sit
+        # at the front of the prompt) would change on every keystroke and defeat KV-cache reuse.
+        before = _PARTIAL_WORD.sub("", text[:offset])
+        snippets += retrieve_snippets(index, before, path=path, language=language,
                                       budget=cfg.context_tokens - sum(count(s.text) for s in recent), count=count)
     return FimRequest(prefix=prefix, suffix=suffix, snippets=snippets, path=path, language=language)
 
@@ -216,6 +221,33 @@ def _class_skeleton(body: str, max_lines: int = 40) -> str:
         if len(out) >= max_lines:
             break
     return "\n".join(out)
+
+
+def _prefix_window(before: str, budget: int, count: Callable[[str], int]) -> str:
+    """The last ``budget`` tokens of ``before``, cut at a line start that stays put while the user types.
+
+    The window over the lines above the cursor is chosen with room reserved for the cursor line in
+    steps of :data:`_RESERVE_STEP` tokens, so typing on one line keeps the same first line (and the
+    engine's cached keys/values) instead of dropping a line every few keystrokes.
+    """
+    start = before.rfind("\n") + 1
+    head, line = before[:start], before[start:]
+    reserve = -(-count(line) // _RESERVE_STEP) * _RESERVE_STEP if line else 0
+    if reserve >= budget:  # a very long cursor line: it alone fills the window
+        return _tail_chars(line, budget, count)
+    return (_tail_within(head, budget - reserve, count) if head else "") + line
+
+
+def _tail_chars(s: str, budget: int, count: Callable[[str], int]) -> str:
+    """The longest tail of one long line within ``budget`` tokens (binary search on characters)."""
+    lo, hi = 0, len(s)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if count(s[mid:]) <= budget:
+            hi = mid
+        else:
+            lo = mid + 1
+    return s[lo:]
 
 
 def _tail_within(s: str, budget: int, count: Callable[[str], int]) -> str:

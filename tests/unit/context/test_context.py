@@ -57,3 +57,25 @@ def test_no_index_means_windows_only_and_budgets_cut_whole_lines():
     assert req.snippets == []
     assert req.prefix.endswith("line_199 = 199\n") and req.prefix.startswith("line_")
     assert len(req.prefix) < 200 and req.suffix.startswith("line_200")
+
+
+def test_typing_on_one_line_keeps_the_prompt_front_stable(fixture_project):
+    """Window start and snippets stay put while a word is typed (so the engine's KV cache is reused)."""
+    files = collect_files(fixture_project("train/minirepo"))
+    index = LocalIndex(files)
+    text = files["shop/checkout.py"]
+    at = text.index("stock.reserve(item)")
+    line = "stock.reserve(item)"
+    cfg = CompletionSection(prefix_tokens=60, suffix_tokens=10, context_tokens=400)
+    reqs = [build_fim_request(text[:at] + line[:k] + text[at + len(line):], at + k, path="shop/checkout.py",
+                              language="python", index=index, config=cfg) for k in range(7, 14)]  # "stock.r".."reserve"
+    starts = {r.prefix.split("\n", 1)[0] for r in reqs}
+    assert len(starts) == 1  # the first line of the window did not move
+    assert len({tuple((s.path, s.text) for s in r.snippets) for r in reqs}) == 1
+    assert all(r.prefix.endswith(line[:k]) for r, k in zip(reqs, range(7, 14), strict=True))
+
+
+def test_a_cursor_line_longer_than_the_window_is_cut_from_the_left():
+    text = "a = 1\n" + "x = " + " + ".join(f"v{i}" for i in range(300))
+    req = build_fim_request(text, len(text), config=CompletionSection(prefix_tokens=30))
+    assert "a = 1" not in req.prefix and text.endswith(req.prefix) and 0 < len(req.prefix) <= 30 * 4 + 4
