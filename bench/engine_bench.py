@@ -72,7 +72,7 @@ def package_index(package: str):
 def run_trace(engine, trace: list[dict], cfg, max_tokens: int, index=None, label: str = "") -> dict:
     from mochi_model.context import build_fim_request
 
-    lat, cached, prompt, gen = [], [], [], []
+    lat, cached, prompt, gen, accepted = [], [], [], [], []
     for i, step in enumerate(trace):
         req = build_fim_request(step["text"], step["offset"], path=step["file"], language="python", config=cfg,
                                 count_tokens=engine.count_tokens, index=index)
@@ -83,11 +83,12 @@ def run_trace(engine, trace: list[dict], cfg, max_tokens: int, index=None, label
         cached.append(out.cached_tokens)
         prompt.append(out.prompt_tokens)
         gen.append(out.completion_tokens)
+        accepted.append(out.extra.get("accepted_tokens", 0))
         if label and (i + 1) % 25 == 0:
             print(f"  {label}: {i + 1}/{len(trace)} steps, p50 so far {statistics.median(lat):.0f} ms", flush=True)
     return {"p50_ms": statistics.median(lat), "p95_ms": pct(lat, 0.95), "mean_ms": statistics.fmean(lat),
             "mean_prompt_tokens": statistics.fmean(prompt), "mean_cached_tokens": statistics.fmean(cached),
-            "mean_new_tokens": statistics.fmean(gen)}
+            "mean_new_tokens": statistics.fmean(gen), "mean_lookup_accepted": statistics.fmean(accepted)}
 
 
 def throughput(engine, prompts: list[str], new_tokens: int) -> dict:
@@ -138,6 +139,7 @@ def main() -> None:
     ap.add_argument("--no-retrieval", action="store_true", help="no project context (windows only)")
     ap.add_argument("--dtype", default="auto")
     ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--skip-lookup-ablation", action="store_true", help="skip the reuse-without-prompt-lookup run")
     ap.add_argument("--out", default=str(RESULTS), help="JSON results file")
     args = ap.parse_args()
 
@@ -162,6 +164,11 @@ def main() -> None:
     run_trace(reuse, trace[:2], cfg, max_tokens, index)  # warm-up (thread pools, allocator)
     with_reuse = run_trace(reuse, trace, cfg, max_tokens, index, "with reuse")
     without = run_trace(fresh, trace, cfg, max_tokens, index, "without reuse")
+    no_lookup = None
+    if not args.skip_lookup_ablation:
+        reuse.reset_cache()
+        reuse._gen.lookahead = 0
+        no_lookup = run_trace(reuse, trace, cfg, max_tokens, index, "reuse, no prompt lookup")
     result = {
         "model": args.model, "dtype": str(backend.model.dtype), "load_s": load_s,
         "machine": f"{platform.machine()} {platform.processor() or ''}; {os.cpu_count()} CPUs, "
@@ -175,6 +182,9 @@ def main() -> None:
         "p50_speedup": without["p50_ms"] / with_reuse["p50_ms"],
         "p95_speedup": without["p95_ms"] / with_reuse["p95_ms"],
     }
+    if no_lookup is not None:
+        result["reuse_without_prompt_lookup"] = no_lookup
+        result["prompt_lookup_p50_speedup"] = no_lookup["p50_ms"] / with_reuse["p50_ms"]
     if not args.skip_throughput:
         prompts = [s["text"][max(0, s["offset"] - 1500): s["offset"]] for s in trace[:: max(1, len(trace) // 3)][:3]]
         result["throughput"] = throughput(reuse, prompts, 24)
@@ -184,10 +194,16 @@ def main() -> None:
     out_file.write_text(json.dumps(result, indent=2) + "\n")
     print(f"typing trace: {len(trace)} keystroke-steps over {', '.join(result['trace']['files'])}")
     print(f"{'':22}{'p50 ms':>10}{'p95 ms':>10}{'mean prompt':>13}{'mean cached':>13}{'mean new':>10}")
-    for name, r in (("with KV reuse", with_reuse), ("without reuse", without)):
+    rows = [("with KV reuse", with_reuse), ("without reuse", without)]
+    if no_lookup is not None:
+        rows.append(("reuse, no lookup", no_lookup))
+    for name, r in rows:
         print(f"{name:22}{r['p50_ms']:>10.0f}{r['p95_ms']:>10.0f}{r['mean_prompt_tokens']:>13.0f}"
               f"{r['mean_cached_tokens']:>13.0f}{r['mean_new_tokens']:>10.1f}")
     print(f"reuse speedup: p50 {result['p50_speedup']:.2f}x, p95 {result['p95_speedup']:.2f}x")
+    if no_lookup is not None:
+        print(f"prompt lookup (within reuse): p50 {result['prompt_lookup_p50_speedup']:.2f}x, "
+              f"{with_reuse['mean_lookup_accepted']:.1f} draft tokens accepted per request")
     if "throughput" in result:
         t = result["throughput"]
         print(f"prefill tok/s: engine {t['engine_prefill_tok_s']:.0f} vs HF generate {t['hf_prefill_tok_s']:.0f} "

@@ -198,7 +198,8 @@ class InferenceEngine:
         return Completion(text=text, finish_reason=res.finish_reason, prompt_tokens=res.prompt_tokens,
                           cached_tokens=res.cached_tokens, completion_tokens=len(res.token_ids),
                           mean_logprob=res.mean_logprob, prefill_ms=res.prefill_ms, decode_ms=res.decode_ms,
-                          total_ms=(time.perf_counter() - t0) * 1000, extra=dict(extra))
+                          total_ms=(time.perf_counter() - t0) * 1000,
+                          extra={**extra, "drafted_tokens": res.drafted_tokens, "accepted_tokens": res.accepted_tokens})
 
     def reset_cache(self) -> None:
         with self._lock:

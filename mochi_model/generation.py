@@ -10,6 +10,13 @@ The prompt is prefilled in chunks of :attr:`Generator.prefill_chunk` tokens, wit
 time budget checked between chunks: a superseded request stops within one chunk, and what it already
 prefilled stays cached, so the request that replaces it (same file, one keystroke later) starts from there.
 
+Greedy decoding uses *prompt lookup* (speculative decoding with the prompt as the draft model): code
+repeats itself, so when the last few generated tokens also occur earlier in the prompt or output, the
+tokens that followed them there are proposed as a draft and checked in one forward pass; the longest
+prefix that greedy decoding agrees with is kept. On a CPU a pass over 8 tokens costs little more than
+over 1 (reading the weights dominates), so each accepted draft token is a decoding step saved. The
+result is the greedy output (up to float rounding between batched and single-token passes).
+
 Between tokens it checks, in order: cancellation, the time budget, the token budget. It stops at
 stop token ids (EOS, FIM end tokens) and stop sequences / a stop predicate over the decoded text,
 and streams text deltas that can no longer turn into a stop sequence.
@@ -57,6 +64,22 @@ def sample(logits: np.ndarray, temperature: float, top_p: float, rng: np.random.
     return int(rng.choice(len(p), p=p))
 
 
+def lookup_draft(history: Sequence[int], k: int, max_n: int = 3, min_n: int = 2) -> list[int]:
+    """Up to ``k`` tokens that followed the latest earlier occurrence of the last n-gram of ``history``
+    (longest n first, from ``max_n`` down to ``min_n``); [] when the tail never occurred before."""
+    arr = np.asarray(history, dtype=np.int64)
+    size = len(arr)
+    for n in range(max_n, min_n - 1, -1):
+        if size <= n:
+            continue
+        windows = np.lib.stride_tricks.sliding_window_view(arr[: size - 1], n)  # starts before the tail's
+        hits = np.flatnonzero((windows == arr[size - n:]).all(axis=1))
+        if len(hits):
+            start = int(hits[-1]) + n
+            return [int(t) for t in arr[start: start + k]]
+    return []
+
+
 def _held_back(text: str, stops: Sequence[str]) -> int:
     """Length of the longest tail of ``text`` that could still grow into a stop sequence."""
     best = 0
@@ -76,6 +99,8 @@ class Generator:
 
     #: Prompt tokens per prefill forward pass; bounds how late a cancellation or time budget is seen.
     prefill_chunk: int = 256
+    #: Most draft tokens checked per pass by prompt lookup (greedy only; 0 = off).
+    lookahead: int = 8
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
@@ -145,6 +170,10 @@ class Generator:
         out: list[int] = []
         logps: list[float] = []
         text, emitted, reason = "", 0, "length"
+        # Logits of verified draft positions: their input tokens are already in the cache.
+        verified: list[np.ndarray] = []
+        draft_k = self.lookahead if req.temperature <= 0 else 0
+        drafted = accepted = 0
         while True:
             if (why := interrupted()) is not None:
                 reason = why
@@ -174,15 +203,35 @@ class Generator:
             if len(out) >= req.max_tokens:
                 reason = "length"
                 break
-            logits = be.step(tok, cache)
-            self._cached_ids.append(tok)
+            if verified:
+                logits = verified.pop(0)
+                continue
+            room = req.max_tokens - len(out) - 1  # the pass also yields the token after the draft
+            draft = lookup_draft(ids + out, min(draft_k, room)) if draft_k and room > 0 else []
+            if not draft:
+                logits = be.step(tok, cache)
+                self._cached_ids.append(tok)
+                continue
+            rows = be.forward_many([tok, *draft], cache)  # rows[j]: logits after ([tok] + draft)[j]
+            ok = 0
+            while ok < len(draft) and int(np.argmax(rows[ok])) == draft[ok]:
+                ok += 1
+            self._cached_ids += [tok, *draft[:ok]]
+            be.trim_cache(cache, len(self._cached_ids))
+            logits, verified = rows[0], list(rows[1: ok + 1])
+            drafted, accepted = drafted + len(draft), accepted + ok
+            # Shrink the draft after a miss (a wider pass wasted), grow it after a full hit.
+            if ok == 0:
+                draft_k = max(2, draft_k // 2)
+            elif ok == len(draft):
+                draft_k = min(4 * self.lookahead, 2 * draft_k)
         if req.on_token is not None and len(text) > emitted and reason != "cancelled":
             req.on_token(text[emitted:])
         t2 = time.perf_counter()
         return GenerationResult(
             text=text, token_ids=out, finish_reason=reason, prompt_tokens=len(ids), cached_tokens=cached,
             mean_logprob=float(np.mean(logps)) if logps else None,
-            prefill_ms=(t1 - t0) * 1000, decode_ms=(t2 - t1) * 1000)
+            prefill_ms=(t1 - t0) * 1000, decode_ms=(t2 - t1) * 1000, drafted_tokens=drafted, accepted_tokens=accepted)
 
 
 def _stop_cut(text: str, stops: Sequence[str], req: GenerationRequest) -> int | None:

@@ -92,6 +92,8 @@ class GenerationResult:
     mean_logprob: float | None = None
     prefill_ms: float = 0.0
     decode_ms: float = 0.0
+    drafted_tokens: int = 0  # prompt-lookup draft tokens checked ...
+    accepted_tokens: int = 0  # ... and kept (each one a decoding pass saved)
 
 
 class Backend:
@@ -152,6 +154,11 @@ class Backend:
         raise NotImplementedError
 
     def step(self, token: int, cache: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def forward_many(self, ids: Sequence[int], cache: Any) -> np.ndarray:
+        """Feed ``ids`` after what ``cache`` holds; ``(len(ids), vocab)`` float32 logits, one row per
+        position (verifies draft tokens in one pass)."""
         raise NotImplementedError
 
     def logits_for(self, ids: Sequence[int]) -> np.ndarray:

@@ -171,6 +171,13 @@ class MlxBackend(Backend):
         return np.array(logits.astype(mx.float32))
 
     @_on_mlx_thread
+    def forward_many(self, ids: Sequence[int], cache: list[Any]) -> np.ndarray:
+        import mlx.core as mx
+
+        logits = self._forward([int(t) for t in ids], cache)[0]
+        return np.array(logits.astype(mx.float32))
+
+    @_on_mlx_thread
     def logits_for(self, ids: Sequence[int]) -> np.ndarray:
         """``(len(ids), vocab)`` float32 logits from an empty cache (parity tests)."""
         import mlx.core as mx

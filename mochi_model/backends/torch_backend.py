@@ -94,6 +94,9 @@ class TorchBackend(Backend):
     def step(self, token: int, cache: Any) -> np.ndarray:
         return self._forward([token], cache, 1)[-1].float().cpu().numpy()
 
+    def forward_many(self, ids: Sequence[int], cache: Any) -> np.ndarray:
+        return self._forward(ids, cache, 0).float().cpu().numpy()
+
     def logits_for(self, ids: Sequence[int]) -> np.ndarray:
         return self._forward(ids, self.new_cache(), 0).float().cpu().numpy()
 

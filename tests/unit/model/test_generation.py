@@ -163,3 +163,33 @@ def test_chunked_prefill_gives_the_tokens_of_one_pass(backend):
     one.prefill_chunk = 10_000
     assert chunked.generate(ids, GenerationRequest(max_tokens=10)).token_ids == \
         one.generate(ids, GenerationRequest(max_tokens=10)).token_ids
+
+
+def test_lookup_draft_proposes_what_followed_the_latest_earlier_occurrence():
+    from mochi_model.generation import lookup_draft
+
+    history = [1, 2, 3, 9, 9, 1, 2, 3, 7, 8, 5, 1, 2, 3]
+    assert lookup_draft(history, 3) == [7, 8, 5]  # the latest earlier "1 2 3" was followed by 7 8 5
+    assert lookup_draft(history, 1) == [7]
+    assert lookup_draft([4, 5, 6, 7], 4) == []  # the tail never occurred before
+    assert lookup_draft([5, 6, 0, 5, 6], 4) == [0, 5, 6]  # may run into the tail itself
+    assert lookup_draft([1, 1], 4) == []  # too short for a 2-gram to repeat
+
+
+@pytest.mark.parametrize("prompt", ["def add(a, b):\n    return a + b\n\ndef add(a, b):\n",
+                                    "import os\nimport os\nimport", SOURCE])
+def test_prompt_lookup_gives_the_greedy_tokens_in_fewer_passes(backend, prompt):
+    passes = []
+    step, many = backend.step, backend.forward_many
+    backend.step = lambda *a: passes.append(1) or step(*a)
+    backend.forward_many = lambda *a: passes.append(len(a[0])) or many(*a)
+    ids = backend.encode(prompt)
+    plain = Generator(backend)
+    plain.lookahead = 0
+    want = plain.generate(ids, GenerationRequest(max_tokens=30))
+    plain_passes, passes[:] = len(passes), []
+    got = Generator(backend).generate(ids, GenerationRequest(max_tokens=30))
+    assert got.token_ids == want.token_ids and got.text == want.text
+    assert got.accepted_tokens > 0 and len(passes) < plain_passes
+    assert len(passes) + got.accepted_tokens == plain_passes  # every accepted draft token saved one pass
+    assert max(passes) - 1 <= 30  # never drafts past the token budget

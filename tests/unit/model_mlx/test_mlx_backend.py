@@ -217,3 +217,16 @@ def test_every_forward_pass_runs_on_the_backends_own_mlx_thread_whoever_calls(ml
     assert results and results[0].token_ids == here.token_ids
     # mlx >= 0.31.2 streams are thread-local: one thread for all MLX work keeps arrays on its streams
     assert seen == {mlx_tiny.mlx_thread.ident} and threading.get_ident() not in seen
+
+
+def test_forward_many_scores_every_position_and_prompt_lookup_keeps_the_greedy_tokens(mlx_tiny, ids):
+    cache = mlx_tiny.new_cache()
+    mlx_tiny.prefill(ids[:6], cache)
+    rows = mlx_tiny.forward_many(ids[6:], cache)
+    np.testing.assert_allclose(rows, mlx_tiny.logits_for(ids)[6:], atol=1e-5, rtol=0)
+    loop = mlx_tiny.encode("import os\nimport os\nimport")
+    plain = Generator(mlx_tiny)
+    plain.lookahead = 0
+    want = plain.generate(loop, GenerationRequest(max_tokens=20))
+    got = Generator(mlx_tiny).generate(loop, GenerationRequest(max_tokens=20))
+    assert got.token_ids == want.token_ids and got.accepted_tokens > 0
