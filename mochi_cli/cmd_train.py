@@ -43,6 +43,11 @@ def prepare(
     suffix_tokens: Annotated[int, typer.Option(help="Suffix budget per sample.")] = 64,
     context_tokens: Annotated[int, typer.Option(help="Retrieved-context budget per sample.")] = 320,
     file_chunks: Annotated[int, typer.Option(help="Chars per whole-file sample (0 = none).")] = 1600,
+    loss_filter: Annotated[bool, typer.Option("--loss-filter", help="Score each file with the base model and drop "
+                                              "the trivially predictable and the hopelessly noisy (Refact-style).")] = False,
+    loss_low: Annotated[float, typer.Option(help="--loss-filter: drop files below this mean loss (nats/token).")] = 0.15,
+    loss_high: Annotated[float, typer.Option(help="--loss-filter: drop files above this mean loss.")] = 4.0,
+    model: Annotated[str, typer.Option(help="--loss-filter: base model (default: configured preset).")] = "",
 ) -> None:
     """Build training data (FIM, next-line, span, file, instruction samples; split by file)."""
     from mochi_core.config import CompletionSection
@@ -51,14 +56,25 @@ def prepare(
     from mochi_model.data.prepare import prepare as run_prepare
     from mochi_model.data.samples import SampleOptions
 
-    root, _ = _project(repo)
+    root, cfg = _project(repo)
     files = files_from_index(root) if from_index else collect_files(root, subdir)
+    scorer = None
+    if loss_filter:
+        from mochi_model.backends import load_backend, resolve_backend_name
+        from mochi_model.data.loss_score import loss_scorer
+        from mochi_model.sources import resolve_model
+
+        name = resolve_backend_name(cfg.model.backend if cfg.model.backend != "remote" else "auto")
+        source = resolve_model(model or cfg.model.path or None, preset=cfg.model.preset, backend=name)
+        typer.echo(f"loss filter: scoring files with {source.describe()}", err=True)
+        scorer = loss_scorer(load_backend(name, source, device=cfg.model.device, dtype=cfg.model.dtype))
     prev_file = output / "dataset.json"
     previous = json.loads(prev_file.read_text(encoding="utf-8")) if from_index and prev_file.exists() else None
     opts = PrepareOptions(fim_format=fim_format, style=style, seed=seed,
                           budgets=CompletionSection(prefix_tokens=prefix_tokens, suffix_tokens=suffix_tokens,
                                                     context_tokens=context_tokens),
                           samples=SampleOptions(file_chunk_chars=file_chunks),
+                          loss_score=scorer, loss_low=loss_low, loss_high=loss_high,
                           usage_log=usage_dir(root) / "events.jsonl")
     summary = run_prepare(files, output, options=opts, repo_name=root.name, previous=previous)
     for split, info in summary["splits"].items():

@@ -50,6 +50,8 @@ class PrepareOptions:
     samples: SampleOptions = field(default_factory=SampleOptions)
     dedup_threshold: float = 0.85
     loss_score: Callable[[str], float] | None = None  # base-model loss for the Refact-style filter
+    loss_low: float = 0.15  # mean nats/token below this: too predictable to teach anything
+    loss_high: float = 4.0  # above this: noise (data blobs, odd encodings)
     usage_log: Path | None = None
 
 
@@ -126,7 +128,8 @@ def prepare(
         dropped[path] = "near_duplicate"
         kept.pop(path)
     if opts.loss_score is not None:
-        for path, reason in filters.loss_filter(kept, opts.loss_score).items():
+        for path, reason in filters.loss_filter(kept, opts.loss_score, low=opts.loss_low,
+                                                high=opts.loss_high).items():
             dropped[path] = reason
             kept.pop(path)
     if not kept:

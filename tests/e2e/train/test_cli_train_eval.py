@@ -75,3 +75,17 @@ def test_mochi_eval_prints_the_four_configurations_and_writes_its_files(prepared
     test_files = json.loads((data / "dataset.json").read_text())["split_files"]["test"]
     assert {h["path"] for h in holes} <= set(test_files)
     assert (out_dir / "eval.png").stat().st_size > 1000
+
+
+def test_prepare_with_the_loss_filter_reports_what_the_base_model_dropped(fixture_project, tiny_model_dir, tmp_path):
+    repo = fixture_project("train/minirepo")
+    data = tmp_path / "data"
+    # A random tiny model scores every file near log(vocab) (6.2-6.5 nats here): a ceiling inside that band
+    # drops the noisiest files and keeps the rest.
+    out = _run([*MOCHI, "prepare", "--repo", str(repo), "--output", str(data), "--loss-filter", "--model",
+                str(tiny_model_dir), "--loss-high", "6.33"], cwd=tmp_path)
+    dataset = json.loads((data / "dataset.json").read_text())
+    assert "loss filter: scoring files with" in out.stderr and "too_noisy" in out.stdout
+    noisy = [p for p, why in dataset["dropped"].items() if why == "too_noisy"]
+    assert noisy and dataset["splits"]["train"]["files"] > 0
+    assert not set(noisy) & {p for files in dataset["split_files"].values() for p in files}
