@@ -100,7 +100,7 @@ def _train(data: Path, output: Path, *, model: str, role: str, name: str, base: 
     if backend == "mlx":
         from mochi_model.training.mlx_trainer import train_lora_mlx
 
-        res = train_lora_mlx(src.path, data, output, cfg)
+        res = train_lora_mlx(src.path, data, output, cfg, resume=resume)
     else:
         res = train_lora(src.path, data, output, cfg, resume=resume, model_id=src.model_id)
     typer.echo(f"{res.stopped}: {res.steps} steps, best step {res.best_step}, val loss {res.first_val_loss:.4f} -> "

@@ -3,13 +3,17 @@
 Same data (``train.jsonl``/``valid.jsonl``), same loss masking (mlx-lm masks targets before each
 sample's prompt length), same output format as the torch trainer: the best validation step is
 written with :func:`mochi_model.adapters.format.write_adapter`, plus ``training.json`` and
-``loss.png``. Early stopping raises out of mlx-lm's loop from the validation callback.
-TODO: resume from a checkpoint (the torch trainer has it).
+``loss.png``. Early stopping, the time budget and Ctrl-C leave mlx-lm's loop by raising from its
+callbacks. Like the torch trainer, every validation and an interruption save ``OUTPUT/checkpoint/``
+(LoRA weights, AdamW state, step, history); a later run with ``resume`` continues from that step.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +22,38 @@ from mochi_model.errors import BackendUnavailable, TrainError
 from mochi_model.training.config import TrainConfig
 from mochi_model.training.dataset import read_jsonl, tokenize
 
+logger = logging.getLogger(__name__)
+
 
 class _EarlyStop(Exception):
     pass
+
+
+class _TimeUp(Exception):
+    pass
+
+
+def _save_checkpoint(folder: Path, model: Any, opt: Any, state: dict[str, Any]) -> None:
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+
+    folder.mkdir(parents=True, exist_ok=True)
+    mx.save_safetensors(str(folder / "adapters.safetensors"), dict(tree_flatten(model.trainable_parameters())))
+    mx.save_safetensors(str(folder / "optimizer.safetensors"), dict(tree_flatten(opt.state)))
+    tmp = folder / "state.json.tmp"
+    tmp.write_text(json.dumps(state), encoding="utf-8")
+    tmp.replace(folder / "state.json")  # the state file is written last: a torn save is never resumed
+
+
+def _load_checkpoint(folder: Path, model: Any, opt: Any) -> dict[str, Any] | None:
+    import mlx.core as mx
+    from mlx.utils import tree_unflatten
+
+    if not (folder / "state.json").is_file():
+        return None
+    model.load_weights(list(mx.load(str(folder / "adapters.safetensors")).items()), strict=False)
+    opt.state = tree_unflatten(list(mx.load(str(folder / "optimizer.safetensors")).items()))
+    return json.loads((folder / "state.json").read_text(encoding="utf-8"))
 
 
 class _Pairs:
@@ -53,8 +86,13 @@ def _adapter_data(model: Any, cfg: TrainConfig, base: BaseModelRef) -> AdapterDa
     return AdapterData(config=conf, modules=modules)
 
 
-def train_lora_mlx(model_path: str | Path, data_dir: Path, output: Path, cfg: TrainConfig | None = None) -> Any:
+def train_lora_mlx(model_path: str | Path, data_dir: Path, output: Path, cfg: TrainConfig | None = None, *,
+                   resume: bool = True, on_step: Callable[[int, float], None] | None = None) -> Any:
     """Train with mlx-lm's tuner; returns a :class:`mochi_model.training.torch_trainer.TrainResult`.
+
+    Args:
+        resume: continue from ``output/checkpoint`` when one exists.
+        on_step: called after every optimizer step with ``(step, train loss)``.
 
     Raises:
         BackendUnavailable: mlx / mlx-lm are not installed.
@@ -91,38 +129,66 @@ def train_lora_mlx(model_path: str | Path, data_dir: Path, output: Path, cfg: Tr
     base = BaseModelRef.from_hf_config(Path(model_path).name, getattr(model, "args", None).__dict__
                                        if hasattr(model, "args") else {})
     total = cfg.total_steps(len(train_ex))
-    history: list[dict[str, float]] = []
-    best = {"val": float("inf"), "step": 0, "bad": 0}
+    opt = optim.AdamW(learning_rate=cfg.lr, weight_decay=cfg.weight_decay)
+    ckpt = output / "checkpoint"
+    saved = _load_checkpoint(ckpt, model, opt) if resume else None
+    start = int(saved["step"]) if saved else 0
+    if saved:
+        logger.info("resuming MLX training from step %d", start)
+    history: list[dict[str, float]] = list(saved["history"]) if saved else []
+    best: dict[str, Any] = dict(saved["best"]) if saved else {"val": float("inf"), "step": 0, "bad": 0}
+    t0 = time.perf_counter()
+    done = {"step": start}
+
+    def checkpoint() -> None:
+        _save_checkpoint(ckpt, model, opt, {"step": done["step"], "history": history, "best": best})
 
     class Callback(TrainingCallback):
         def on_train_loss_report(self, info: dict) -> None:
-            history.append({"step": info["iteration"], "loss": float(info["train_loss"])})
+            step = start + int(info["iteration"])
+            done["step"] = step
+            loss = float(info["train_loss"])
+            history.append({"step": step, "loss": loss})
+            if on_step is not None:
+                on_step(step, loss)
+            if cfg.max_minutes and time.perf_counter() - t0 > cfg.max_minutes * 60:
+                raise _TimeUp
 
         def on_val_loss_report(self, info: dict) -> None:
-            step, val = int(info["iteration"]) + 1 if info["iteration"] > 0 else 0, float(info["val_loss"])
+            it = int(info["iteration"])
+            step, val = start + (it + 1 if it > 0 else 0), float(info["val_loss"])
+            if step == start and saved:
+                return  # mlx-lm validates before its first step: that is the resumed step, already recorded
             history.append({"step": step, "val_loss": val})
             if val < best["val"]:
                 best.update(val=val, step=step, bad=0)
                 write_adapter(output, _adapter_data(model, cfg, base))
             else:
                 best["bad"] += 1
-                if best["bad"] >= cfg.patience:
-                    raise _EarlyStop
+            checkpoint()
+            if best["bad"] >= cfg.patience:
+                raise _EarlyStop
 
-    args = TrainingArgs(batch_size=cfg.batch_size, iters=total, val_batches=-1, steps_per_report=1,
+    args = TrainingArgs(batch_size=cfg.batch_size, iters=max(0, total - start), val_batches=-1, steps_per_report=1,
                         steps_per_eval=cfg.eval_every, steps_per_save=10**9, max_seq_length=cfg.max_seq_len,
                         adapter_file=str(output / "_last_adapters.safetensors"))
-    opt = optim.AdamW(learning_rate=cfg.lr, weight_decay=cfg.weight_decay)
-    t0 = time.perf_counter()
     stopped = "done"
     try:
-        train(model, opt, _Pairs(train_ex), _Pairs(valid_ex), args=args, training_callback=Callback())
+        if total > start:
+            train(model, opt, _Pairs(train_ex), _Pairs(valid_ex), args=args, training_callback=Callback())
     except _EarlyStop:
         stopped = "early_stop"
+    except _TimeUp:
+        stopped = "time"
+        checkpoint()
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+        checkpoint()
+        logger.warning("interrupted at step %d; checkpoint saved, run again to resume", done["step"])
     (output / "_last_adapters.safetensors").unlink(missing_ok=True)
     vals = [h["val_loss"] for h in history if "val_loss" in h]
-    steps = max([int(h["step"]) for h in history], default=0)
-    tokens = sum(len(e.ids) for e in train_ex[: steps * cfg.batch_size])
+    steps = done["step"]
+    tokens = sum(len(e.ids) for e in train_ex[: (steps - start) * cfg.batch_size])
     result = TrainResult(output=output, steps=steps, best_step=best["step"], best_val_loss=best["val"],
                          first_val_loss=vals[0] if vals else float("nan"), history=history, tokens=tokens,
                          seconds=time.perf_counter() - t0, stopped=stopped, skipped=skipped)

@@ -32,3 +32,27 @@ def test_mlx_training_lowers_validation_loss_and_the_adapter_loads_on_torch(tiny
     engine.set_adapter_weights([0.0])
     assert abs(on - engine.backend.logits_for(ids)).max() > 1e-3
     engine.close()
+
+
+def test_interrupted_mlx_training_resumes_from_the_saved_step(tiny_model_dir, tiny_data, tmp_path):
+    pytest.importorskip("mlx_lm")
+    from mochi_model.training.mlx_trainer import train_lora_mlx
+
+    out = tmp_path / "mlx-adapter"
+
+    def stop_at_5(step, _loss):
+        if step == 5:
+            raise KeyboardInterrupt
+
+    first = train_lora_mlx(tiny_model_dir, tiny_data, out, train_cfg(max_steps=8, eval_every=4), on_step=stop_at_5)
+    assert first.stopped == "interrupted" and first.steps == 5
+    assert json.loads((out / "checkpoint" / "state.json").read_text())["step"] == 5
+    assert (out / "checkpoint" / "optimizer.safetensors").is_file()
+    resumed: list[int] = []
+    second = train_lora_mlx(tiny_model_dir, tiny_data, out, train_cfg(max_steps=8, eval_every=4),
+                            on_step=lambda s, _loss: resumed.append(s))
+    assert resumed == [6, 7, 8] and second.steps == 8 and second.stopped == "done"
+    assert [h["step"] for h in second.history if "loss" in h] == list(range(1, 9))
+    fresh = train_lora_mlx(tiny_model_dir, tiny_data, tmp_path / "again", train_cfg(max_steps=8, eval_every=4),
+                           resume=False)
+    assert fresh.steps == 8
