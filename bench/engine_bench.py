@@ -27,8 +27,9 @@ import sys
 import time
 from pathlib import Path
 
+from common import DEFAULT_MODEL, pct  # noqa: E402 - bench/ is the script's folder
+
 RESULTS = Path(__file__).parent / "results" / "engine_bench.json"
-DEFAULT_MODEL = Path.home() / ".cache/mochi/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 
 
 def typing_trace(package: str, steps: int, per_line: int = 24) -> list[dict]:
@@ -53,11 +54,6 @@ def typing_trace(package: str, steps: int, per_line: int = 24) -> list[dict]:
                 if len(out) >= steps:
                     return out
     return out
-
-
-def pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
 
 
 def package_index(package: str):

@@ -39,14 +39,8 @@ from pygls.lsp.client import LanguageClient
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-DEFAULT_MODEL = Path.home() / ".cache/mochi/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, round(q / 100 * (len(s) - 1))))]
+from common import DEFAULT_MODEL, pct  # noqa: E402 - bench/ is the script's folder
 
 
 def make_trace(source: Path, keystrokes: int, start_line: int) -> tuple[str, list[tuple[int, int, str]]]:
@@ -159,7 +153,7 @@ async def typing_phase(client: LanguageClient, pid: int, uri: str, initial: str,
                                            "cache_hits", "cancelled_generations", "cancelled_cpu_s")}
     return {
         "keystrokes": n, "interval_s": interval, "client_cancels": client_cancel,
-        "shown": len(shown), "latency_shown_ms": {"p50": pct(shown, 50), "p95": pct(shown, 95)},
+        "shown": len(shown), "latency_shown_ms": {"p50": pct(shown, 0.50), "p95": pct(shown, 0.95)},
         "share_cancelled": (delta["cancelled"] + delta["superseded"]) / n,
         "share_from_cache": delta["cache_hits"] / n,
         "share_debounced": delta["debounced"] / n,
@@ -273,8 +267,8 @@ async def main() -> None:
     await client.stop()
     shutil.rmtree(root, ignore_errors=True)
 
-    overhead = {"server_p50_ms": pct(server_ms, 50), "direct_p50_ms": pct(direct_ms, 50),
-                "server_p95_ms": pct(server_ms, 95), "direct_p95_ms": pct(direct_ms, 95)}
+    overhead = {"server_p50_ms": pct(server_ms, 0.50), "direct_p50_ms": pct(direct_ms, 0.50),
+                "server_p95_ms": pct(server_ms, 0.95), "direct_p95_ms": pct(direct_ms, 0.95)}
     overhead["overhead_p50_ms"] = overhead["server_p50_ms"] - overhead["direct_p50_ms"]
     overhead["ratio_p50"] = overhead["server_p50_ms"] / overhead["direct_p50_ms"]
     overhead["same_text"] = f"{same_text}/{len(samples)}"  # both sides must produce the same suggestion

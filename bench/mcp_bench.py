@@ -32,16 +32,8 @@ import anyio
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-DEFAULT_MODEL = Path.home() / ".cache/mochi/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    k = (len(s) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+from common import DEFAULT_MODEL, pct  # noqa: E402 - bench/ is the script's folder
 
 
 def copy_repo(src: Path, dest: Path) -> Path:

@@ -1,0 +1,18 @@
+"""Shared by the bench scripts (run as ``python bench/NAME.py``, so this folder is on ``sys.path``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: The real model every bench uses by default (``python -m mochi_model.offline fetch`` puts it here).
+DEFAULT_MODEL = Path.home() / ".cache/mochi/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+
+
+def pct(values: list[float], q: float) -> float:
+    """The ``q``-quantile (0..1) of ``values``, linearly interpolated; NaN for no values."""
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    k = (len(s) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
