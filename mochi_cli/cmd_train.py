@@ -13,6 +13,8 @@ from typing import Annotated
 
 import typer
 
+from mochi_cli.adapter_opts import parse_adapter_options
+
 train_app = typer.Typer(help="Train LoRA adapters (project or base).", no_args_is_help=True)
 
 
@@ -174,15 +176,10 @@ def train_base(
            num_layers=num_layers, dtype=dtype, resume=resume)
 
 
-def _adapter_spec(spec: str) -> tuple[Path, float]:
-    path, _, weight = spec.partition(":")
-    return Path(path), float(weight or 1.0)
-
-
 def eval_cmd(
     repo: Annotated[Path, typer.Option(help="Repository to evaluate on (held-out files only).")] = Path("."),
     data: Annotated[Path | None, typer.Option(help="`mochi prepare` folder: its test files and budgets are used.")] = None,
-    adapter: Annotated[list[str] | None, typer.Option(help="Adapter folder[:weight] (repeatable; default: none).")] = None,
+    adapter: Annotated[list[str] | None, typer.Option(help="Adapter folder or installed NAME[@VERSION], with :WEIGHT (repeatable; default: none).")] = None,
     model: Annotated[str, _opts["model"]] = "",
     holes: Annotated[int, typer.Option(help="Holes per kind (next-line, span).")] = 300,
     kinds: Annotated[str, typer.Option(help="Hole kinds, comma-separated: next_line,span.")] = "next_line,span",
@@ -199,7 +196,7 @@ def eval_cmd(
     from mochi_model.loader import load_engine
 
     root, cfg = _project(repo)
-    ads = [_adapter_spec(a) for a in adapter or []]
+    ads = parse_adapter_options(adapter, root) or []
     engine = load_engine(cfg, root, adapters=ads, model=model or None)  # type: ignore[arg-type]
     opts = EvalOptions(holes=holes, kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()), seed=seed,
                        style=style, index=index, subdir=subdir, repo_label=label)
