@@ -8,6 +8,7 @@ The torch trainer runs data-parallel when started by a launcher, e.g.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -200,7 +201,13 @@ def eval_cmd(
     engine = load_engine(cfg, root, adapters=ads, model=model or None)  # type: ignore[arg-type]
     opts = EvalOptions(holes=holes, kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()), seed=seed,
                        style=style, index=index, subdir=subdir, repo_label=label)
-    summary = evaluate_repo(engine, root, output, data_dir=data, options=opts)
+    started = time.monotonic()
+
+    def progress(name: str, done: int, total: int) -> None:
+        if done == total or done % max(1, total // 10) == 0:
+            typer.echo(f"  {name}: {done}/{total} holes ({time.monotonic() - started:.0f} s)", err=True)
+
+    summary = evaluate_repo(engine, root, output, data_dir=data, options=opts, progress=progress)
     if as_json:
         typer.echo(json.dumps({k: v for k, v in summary.items() if k not in ("per_hole", "table")}, indent=1))
     else:
