@@ -133,6 +133,7 @@ def main() -> None:
     ap.add_argument("--context-tokens", type=int, default=0, help="default: [completion] context_tokens")
     ap.add_argument("--max-tokens", type=int, default=0, help="default: [completion] max_tokens")
     ap.add_argument("--no-retrieval", action="store_true", help="no project context (windows only)")
+    ap.add_argument("--context-format", default="", help="comment | repo (default: the engine's)")
     ap.add_argument("--dtype", default="auto")
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--skip-lookup-ablation", action="store_true", help="skip the reuse-without-prompt-lookup run")
@@ -157,6 +158,8 @@ def main() -> None:
     index = None if args.no_retrieval else package_index(args.package)
     reuse = InferenceEngine(backend=backend, reuse_kv=True, repo_name=args.package)
     fresh = InferenceEngine(backend=backend, reuse_kv=False, repo_name=args.package)
+    if args.context_format:
+        reuse.context_format = fresh.context_format = args.context_format
     run_trace(reuse, trace[:2], cfg, max_tokens, index)  # warm-up (thread pools, allocator)
     with_reuse = run_trace(reuse, trace, cfg, max_tokens, index, "with reuse")
     without = run_trace(fresh, trace, cfg, max_tokens, index, "without reuse")
@@ -173,7 +176,7 @@ def main() -> None:
         "trace": {"package": args.package, "files": sorted({s['file'] for s in trace}), "steps": len(trace),
                   "prefix_tokens": cfg.prefix_tokens, "suffix_tokens": cfg.suffix_tokens,
                   "context_tokens": cfg.context_tokens, "max_tokens": max_tokens,
-                  "retrieval": index is not None},
+                  "retrieval": index is not None, "context_format": reuse.context_format},
         "with_reuse": with_reuse, "without_reuse": without,
         "p50_speedup": without["p50_ms"] / with_reuse["p50_ms"],
         "p95_speedup": without["p95_ms"] / with_reuse["p95_ms"],

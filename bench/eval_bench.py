@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ OUT = Path(__file__).parent / "results" / "eval_bench.json"
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--from", dest="from_dir", help="collect an existing eval.json from this folder")
+    ap.add_argument("--command", default="", help="with --from: the command that produced it (recorded)")
     ap.add_argument("--repo")
     ap.add_argument("--subdir", default="")
     ap.add_argument("--data")
@@ -48,8 +50,9 @@ def main() -> None:
         summary = evaluate_repo(engine, Path(args.repo), Path(args.output),
                                 data_dir=Path(args.data) if args.data else None, options=opts)
     print(summary["table"])
-    summary["command"] = " ".join(["python", *sys.argv])
-    summary["machine"] = f"{platform.machine()} {platform.processor()} (shared 2-core CPU: other jobs running)"
+    summary["command"] = args.command or " ".join(["python", *sys.argv])
+    summary["machine"] = (f"{platform.machine()} {platform.processor()}; {os.cpu_count()} CPUs; "
+                          f"load average now {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(summary, indent=1))
 

@@ -38,16 +38,17 @@ class InferenceEngine:
         model: folder, ``.gguf`` or hub id (default: the default preset).
         backend_name: ``auto`` | ``torch`` | ``mlx`` | ``remote``.
         fim_format: ``auto`` (from the tokenizer), a format name, or ``none`` (prefix-only).
-        context_format: how snippets are laid out: ``repo`` (the model's repo-level tokens; measured better
-            than comments by `mochi eval` on Qwen2.5-Coder, and what `mochi prepare` trains with; models
-            without such tokens fall back to comments) or ``comment``.
+        context_format: how snippets are laid out: ``comment`` (a commented block before the prefix) or
+            ``repo`` (the model's repo-level tokens, where it has them). `mochi eval` on 300 held-out holes
+            measured comments at least as good (16.0 % vs 13.7 % next-line EM with retrieval; equal with a
+            project adapter), so comments are the default.
         reuse_kv: reuse the KV cache of the previous request's common prefix.
     """
 
     def __init__(self, adapter_stack: AdapterStack | None = None, *, backend: Backend | None = None,
                  model: str | None = None, preset: str | None = None, backend_name: str = "auto",
                  device: str = "auto", dtype: str = "auto", fim_format: str = "auto",
-                 context_format: str = "repo", reuse_kv: bool = True, repo_name: str = "") -> None:
+                 context_format: str = "comment", reuse_kv: bool = True, repo_name: str = "") -> None:
         if backend is None:
             from mochi_model.backends import load_backend, resolve_backend_name
             from mochi_model.sources import resolve_model

@@ -42,7 +42,7 @@ def build_stack(adapters: list[tuple[Path, float]], *, fused: bool = False) -> A
 
 def load_engine(config: MochiConfig, root: Path, adapters: list[tuple[Path, float]] | None = None, *,
                 backend: str | None = None, model: str | None = None, fused: bool = False,
-                context_format: str = "repo") -> InferenceEngine:
+                context_format: str = "comment") -> InferenceEngine:
     """The engine for project ``root``.
 
     Args:

@@ -225,9 +225,7 @@ def test_a_project_configured_for_remote_completes_through_the_engine(server, tm
     comp = engine.complete_fim("def add(a, b):\n    return ", "\n", max_tokens=16)
     assert comp.text == "a + b" and comp.extra["fim_format"] == "qwen"
     sent = script.bodies[0]
-    # the repo-level layout (the default for models that have it) names the repo and the file
-    assert sent["prompt"] == (f"<|repo_name|>{tmp_path.name}\n<|file_sep|>current_file\n"
-                              "<|fim_prefix|>def add(a, b):\n    return <|fim_suffix|>\n<|fim_middle|>")
+    assert sent["prompt"] == "<|fim_prefix|>def add(a, b):\n    return <|fim_suffix|>\n<|fim_middle|>"
     from mochi_model.presets import get_preset
 
     # the default preset, named the way vLLM serves it (its hub repo id)
