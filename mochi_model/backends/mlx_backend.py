@@ -18,9 +18,10 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import queue
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -82,20 +83,45 @@ T = TypeVar("T")
 
 
 class MlxThread:
-    """The one thread a backend's MLX work runs on (the model is loaded there too)."""
+    """The one thread a backend's MLX work runs on (the model is loaded there too).
+
+    A daemon thread fed by a queue, not a ``ThreadPoolExecutor``: the executor's worker is joined
+    at interpreter exit, and mlx 0.32 aborts the process ("terminate called without an active
+    exception") when a thread that created MLX streams ends before MLX's own teardown. A daemon
+    thread simply stops with the process.
+    """
 
     def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mochi-mlx")
-        self.ident = self._pool.submit(threading.get_ident).result()
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = queue.SimpleQueue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name="mochi-mlx", daemon=True)
+        self._thread.start()
+        self.ident = self._thread.ident
+
+    def _loop(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            fn, fut = job
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn())
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller, who re-raises it
+                fut.set_exception(exc)
 
     def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Call ``fn`` on the MLX thread and wait for it (directly when already there)."""
         if threading.get_ident() == self.ident:
             return fn(*args, **kwargs)
-        return self._pool.submit(fn, *args, **kwargs).result()
+        if self._closed:
+            raise ModelError("the MLX backend was closed")
+        fut: Future[T] = Future()
+        self._jobs.put((functools.partial(fn, *args, **kwargs), fut))
+        return fut.result()
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=False)
+        """Let the thread finish what was queued, then end; later calls raise ModelError."""
+        self._closed = True
+        self._jobs.put(None)
 
 
 def _on_mlx_thread(method: Callable[..., T]) -> Callable[..., T]:

@@ -230,3 +230,13 @@ def test_forward_many_scores_every_position_and_prompt_lookup_keeps_the_greedy_t
     want = plain.generate(loop, GenerationRequest(max_tokens=20))
     got = Generator(mlx_tiny).generate(loop, GenerationRequest(max_tokens=20))
     assert got.token_ids == want.token_ids and got.accepted_tokens > 0
+
+
+def test_a_closed_backend_refuses_work_with_a_clear_error(tiny_model_dir):
+    from mochi_model.backends import load_backend
+    from mochi_model.errors import ModelError
+
+    backend = load_backend("mlx", tiny_model_dir, dtype="float32")
+    backend.close()
+    with pytest.raises(ModelError, match="closed"):
+        backend.prefill([1, 2, 3], backend.new_cache())
