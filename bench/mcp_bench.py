@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -187,7 +188,7 @@ def main() -> None:
     out.write_text(json.dumps({
         "command": " ".join([Path(sys.executable).name, *sys.argv]), "model": opts.model, "repo": opts.repo,
         "runs": opts.runs, "index_s": round(index_s, 2), "machine": f"{platform.machine()} {platform.processor()}",
-        "note": "shared 2-core CPU (other engineers' jobs running); timings are noisy", "tools": rows}, indent=2))
+        "note": f"{os.cpu_count()} CPUs, load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}", "tools": rows}, indent=2))
     print(f"wrote {out}")
 
 
