@@ -108,6 +108,7 @@ class Backend:
         self.source = source
         self.adapter_stack: AdapterStack | None = None
         self.fused = False
+        self._token_ids: dict[str, int | None] = {}
 
     # --- text <-> tokens (HF tokenizers on every backend) -------------------------------------
     def encode(self, text: str) -> list[int]:
@@ -120,12 +121,9 @@ class Backend:
     def token_id(self, token: str) -> int | None:
         """Id of a single special token, or None when the vocabulary lacks it (memoised: building the
         vocabulary dict costs ~75 ms for a 150k-token tokenizer, and every request asks for its stop tokens)."""
-        memo: dict[str, int | None] | None = self.__dict__.get("_token_ids")
-        if memo is None:
-            memo = self.__dict__["_token_ids"] = {}
-        if token not in memo:
-            memo[token] = self.tokenizer.get_vocab().get(token)
-        return memo[token]
+        if token not in self._token_ids:
+            self._token_ids[token] = self.tokenizer.get_vocab().get(token)
+        return self._token_ids[token]
 
     @property
     def eos_ids(self) -> set[int]:

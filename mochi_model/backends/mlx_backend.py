@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-PREFILL_CHUNK = 512  # tokens per prefill forward pass: bounds peak memory on long prompts
 _DTYPES = ("float32", "bfloat16", "float16")
 
 
@@ -181,12 +180,8 @@ class MlxBackend(Backend):
 
         if not ids:
             raise ModelError("prefill needs at least one token")
-        ids = list(ids)
-        for start in range(0, len(ids) - PREFILL_CHUNK, PREFILL_CHUNK):
-            self._forward(ids[start : start + PREFILL_CHUNK], cache)
-            mx.eval([c.state for c in cache])  # materialize this chunk's keys/values before the next
-        tail = len(ids) - ((len(ids) - 1) // PREFILL_CHUNK) * PREFILL_CHUNK
-        logits = self._forward(ids[-tail:], cache)[0, -1]
+        # One pass: the decoding loop (generation.Generator) already feeds long prompts in chunks.
+        logits = self._forward(list(ids), cache)[0, -1]
         return np.array(logits.astype(mx.float32))
 
     @_on_mlx_thread
