@@ -89,9 +89,12 @@ class ProjectIndex:
         language = language_for_path(rel)
         if language is None or language not in self.config.index.languages:
             return False
+        skipped: Counter[str] = Counter()
         entry = stat_entry(self.root, rel, self.config.index,
-                           text_size=None if text is None else len(text.encode("utf-8")))
-        if entry is None:  # gone, ignored, vendored, too large...: whatever was indexed goes
+                           text_size=None if text is None else len(text.encode("utf-8")), skipped=skipped)
+        if skipped["outside_root"]:
+            logger.info("index: not indexing %s: its real path is outside the project %s", rel, self.root)
+        if entry is None:  # gone, ignored, vendored, too large, outside...: whatever was indexed goes
             self.remove_file(rel)
             return False
         parsed = parse_one(self.root, entry, rel, language, text, self.config.index.chunk_tokens)
@@ -111,13 +114,16 @@ class ProjectIndex:
         from mochi_index.indexer import parse_many
 
         batch, removed = [], [self._rel(p) for p in deleted]
+        skipped: Counter[str] = Counter()
         for p in changed:
             rel = self._rel(p)
-            entry = stat_entry(self.root, rel, self.config.index)
+            entry = stat_entry(self.root, rel, self.config.index, skipped=skipped)
             if entry is None:
                 removed.append(rel)
             else:
                 batch.append(parse_many(str(self.root), [(entry.rel, entry.language)], self.config.index.chunk_tokens)[0])
+        if skipped["outside_root"]:
+            logger.info("index: %d changed path(s) lead outside the project; not indexed", skipped["outside_root"])
         with self.store.locked(timeout=30):
             self.store.write(batch, removed)
             self._after_small_write()

@@ -1,9 +1,13 @@
 """Find the files to index: honour .gitignore/.mochiignore/config globs, skip what is not source.
 
 Decisions made from names and ``stat`` only live here (ignored, vendored, too large, symlinks,
-unknown language); decisions that need the bytes (binary, minified, generated, not UTF-8) live
+unknown language, outside the root); decisions that need the bytes (binary, minified, generated, not UTF-8) live
 in :func:`classify_content`, which the parser calls after reading. Every skipped file is counted
 under a reason so ``mochi index --stats`` can say why a file is missing.
+
+The project root is a boundary: a file or folder whose real path (symlinks resolved) is not under
+the root's real path is skipped as ``outside_root``, in the walk and in :func:`stat_entry` (the
+watcher, LSP saves), so no link can bring outside code into the index.
 """
 
 from __future__ import annotations
@@ -88,8 +92,15 @@ def discover(root: Path, cfg: IndexSection, skipped: Counter[str]) -> Iterator[F
     yield from _scan(root, "", ignore, languages, max_bytes, skipped, seen_dirs)
 
 
+def inside(real_root: Path, path: str | Path) -> bool:
+    """True when the real path of ``path`` (symlinks resolved) is ``real_root`` or below it."""
+    real = os.path.realpath(path)
+    return real == str(real_root) or real.startswith(str(real_root).rstrip(os.sep) + os.sep)
+
+
 def _scan(folder: Path, rel_dir: str, ignore: _Ignore, languages: set[str], max_bytes: int,
           skipped: Counter[str], seen_dirs: set[tuple[int, int]]) -> Iterator[FileEntry]:
+    # The walk never enters a linked folder, so only a link's own target can leave the root.
     try:
         st = folder.stat()
         key = (st.st_dev, st.st_ino)
@@ -118,10 +129,13 @@ def _scan(folder: Path, rel_dir: str, ignore: _Ignore, languages: set[str], max_
                     skipped["vendored_dir"] += 1
                 elif ignore.ignored(rel, True):
                     skipped["ignored_dir"] += 1
-                elif is_link:
-                    skipped["symlink_dir"] += 1  # followed links can loop or leave the project
+                elif is_link:  # followed links can loop or leave the project
+                    skipped["symlink_dir" if inside(ignore.root, entry.path) else "outside_root"] += 1
                 else:
                     yield from _scan(Path(entry.path), rel, ignore, languages, max_bytes, skipped, seen_dirs)
+                continue
+            if is_link and not inside(ignore.root, entry.path):
+                skipped["outside_root"] += 1
                 continue
             entry_out = _check_file(entry.stat, rel, ignore, languages, max_bytes, skipped)
             if entry_out is not None:
@@ -173,14 +187,19 @@ def classify_content(data: bytes) -> str:
     return ""
 
 
-def stat_entry(root: Path, rel: str, cfg: IndexSection, *, text_size: int | None = None) -> FileEntry | None:
+def stat_entry(root: Path, rel: str, cfg: IndexSection, *, text_size: int | None = None,
+               skipped: Counter[str] | None = None) -> FileEntry | None:
     """The :class:`FileEntry` of one path when a walk would index it, else None (``update_file``, watcher).
 
     Every ignore file on the way down is honoured. ``text_size``: unsaved editor text of that
-    size stands in for the file on disk (which may not exist yet).
+    size stands in for the file on disk (which may not exist yet). ``skipped``: counts why not.
     """
-    root = Path(root)
+    root = Path(root).resolve()
+    skipped = Counter() if skipped is None else skipped
     parts = rel.split("/")
+    if not rel or rel.startswith("/") or ".." in parts or not _inside_without_links(root, parts):
+        skipped["outside_root"] += 1  # or behind a linked folder, which a walk does not enter either
+        return None
     if any(p in ALWAYS_SKIPPED or p in VENDORED_DIRS or p.endswith(".egg-info") for p in parts[:-1]):
         return None
     ignore = _Ignore(root, cfg)
@@ -192,9 +211,18 @@ def stat_entry(root: Path, rel: str, cfg: IndexSection, *, text_size: int | None
         if ignore.ignored(prefix, True):
             return None
         ignore.load_dir(prefix, folder)
-    skipped: Counter[str] = Counter()
     max_bytes = cfg.max_file_kb * 1024
     if text_size is not None:
         entry = _check_file(None, rel, ignore, set(cfg.languages), max_bytes, skipped)
         return entry if entry is not None and text_size <= max_bytes else None
     return _check_file(lambda: os.stat(root / rel), rel, ignore, set(cfg.languages), max_bytes, skipped)
+
+
+def _inside_without_links(root: Path, parts: list[str]) -> bool:
+    """No folder on the way to ``parts`` is a link, and the file itself, if a link, stays inside."""
+    folder = root
+    for part in parts[:-1]:
+        folder = folder / part
+        if folder.is_symlink():
+            return False
+    return inside(root, folder / parts[-1]) if parts else False

@@ -111,7 +111,8 @@ class Completer:
         comp = cfg.completion
         cpu0 = time.thread_time()
         recent: list[Snippet] = self.recent.snippets(inp.uri, self.text_of)
-        req = build_fim_request(inp.text, inp.offset, path=inp.path, language=inp.language, index=self.index.index,
+        req = build_fim_request(inp.text, inp.offset, path=inp.path, language=inp.language,
+                                index=self.index.index_for(inp.uri),
                                 config=comp, count_tokens=getattr(engine, "count_tokens", None), recent=recent)
         if cancel.cancelled:
             return self._cancelled(cpu0)

@@ -104,6 +104,13 @@ class IndexHost:
     def index(self) -> GuardedIndex | None:
         return GuardedIndex(self._index, self._lock) if self._index is not None else None
 
+    def index_for(self, uri: str) -> GuardedIndex | None:
+        """The index for completing ``uri``: None (no project context) for a file outside the root."""
+        from mochi_ls.lsp_convert import lsp_relative_path, lsp_uri_to_path
+
+        outside = lsp_uri_to_path(uri) is not None and not lsp_relative_path(uri, self.root)
+        return None if outside else self.index  # an unsaved buffer (untitled:) is not outside
+
     def open_for_session(self, *, build: bool) -> bool:
         """Open the index at session start; True when it is empty and ``build`` asks to fill it.
 
@@ -147,9 +154,9 @@ class IndexHost:
             self.indexing = False
 
     def update_file(self, rel_path: str, text: str | None) -> bool:
-        """Re-index one file (didSave). True when the index took it."""
+        """Re-index one file (didSave). True when the index took it (never for a path outside the root)."""
         idx = self.open()
-        if idx is None:
+        if idx is None or not rel_path:
             return False
         try:
             with self._lock:
