@@ -41,9 +41,9 @@ class IndexSection:
 class ModelSection:
     preset: str = field(default="qwen2.5-coder-0.5b", metadata={"help": "Model preset (see `mochi models`)."})
     path: str = field(default="", metadata={"help": "A local HF folder, GGUF file or hub repo id; overrides the preset's source."})
-    backend: str = field(default="auto", metadata={"help": "auto | torch | mlx | remote"})
+    backend: str = field(default="auto", metadata={"help": "What runs the model: auto (MLX on Apple Silicon, else torch), torch, mlx, or remote (a server at remote_url)."})
     device: str = field(default="auto", metadata={"help": "torch device: auto | cpu | cuda | cuda:N | mps"})
-    dtype: str = field(default="auto", metadata={"help": "auto | float32 | bfloat16 | float16"})
+    dtype: str = field(default="auto", metadata={"help": "Weight precision; auto = bfloat16 where the hardware supports it (fp16 on CUDA without bf16)."})
     remote_url: str = field(default="", metadata={"help": "OpenAI-compatible completions server for backend = remote."})
     remote_server: str = field(default="openai", metadata={"help": "How the remote server names adapters: openai | vllm | llama.cpp | mlx_lm"})
     remote_model: str = field(default="", metadata={"help": "Model name sent to the remote server (default: [model] path or the preset's hub id)."})
@@ -56,13 +56,13 @@ class AdapterEntry:
     version: str = field(default="", metadata={"help": "Installed version; empty = newest."})
     path: str = field(default="", metadata={"help": "Adapter folder; wins over name/version."})
     weight: float = field(default=1.0, metadata={"help": "Stack weight w_i in y = Wx + sum_i w_i s_i B_i A_i x."})
-    role: str = field(default="project", metadata={"help": "base | project"})
+    role: str = field(default="project", metadata={"help": "base (a team/language adapter stacked under) or project (this codebase)."})
 
 
 @dataclass(kw_only=True)
 class CompletionSection:
     max_tokens: int = field(default=64, metadata={"help": "Most tokens generated per completion."})
-    multiline: str = field(default="auto", metadata={"help": "auto | always | never"})
+    multiline: str = field(default="auto", metadata={"help": "Multi-line suggestions: auto decides from the cursor line, always, or never (one line)."})
     debounce_ms: int = field(default=120, metadata={"help": "LSP: wait this long after the last keystroke before generating."})
     time_budget_ms: int = field(default=2000, metadata={"help": "Stop generating after this long."})
     prefix_tokens: int = field(default=1024, metadata={"help": "Token budget for code before the cursor."})
