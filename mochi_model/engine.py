@@ -5,6 +5,17 @@ the adapter stack and post-processing together. It is safe to call from worker t
 generation runs at a time (a lock); a request cancelled while it waits for the lock returns at once
 with ``finish_reason="cancelled"``, and a running one stops within one token.
 
+Time budget: ``time_budget_s`` counts from when the request's turn comes (the lock is held), not
+while it waits behind another one. When it runs out during decoding the text so far is returned,
+cut at a safe boundary (:func:`mochi_model.postprocess.cut_partial`), with ``finish_reason="time"``
+and ``extra["budget_cut"] = True``; when it runs out during prefill nothing can be shown, but the
+prefilled part stays in the KV cache, so the next request (usually the same place) starts from
+there. :attr:`InferenceEngine.budget_stats` counts both cases for status reports.
+
+Warm-up: :meth:`InferenceEngine.warm` prefills the prompt of a place at low priority (cursor moved,
+no request running) so the next real request there reuses the KV cache; any real request
+pre-empts it within one small prefill chunk.
+
 Original API::
 
     engine = InferenceEngine(adapter_stack=AdapterStack([(base, 0.3), (proj, 0.7)]))
@@ -17,16 +28,38 @@ import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 
 from mochi_model.adapters.stack import AdapterStack
 from mochi_model.backends.base import Backend, GenerationRequest, GenerationResult
 from mochi_model.fim import FimFormat, build_prompt, detect_fim_format, get_fim_format
-from mochi_model.generation import Generator
-from mochi_model.postprocess import block_end, clean_completion, decide_multiline
+from mochi_model.generation import Generator, WarmResult
+from mochi_model.postprocess import block_end, clean_completion, cut_partial, decide_multiline
 from mochi_model.types import CancelToken, Completion, OnToken, Snippet
 
 logger = logging.getLogger(__name__)
 _CHAT_STOPS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end|>", "</s>")
+
+
+@dataclass
+class BudgetStats:
+    """How often the time budget ended a request (thread-safe enough: one generation at a time)."""
+
+    cut: int = 0  # ended by the budget with text to show (a partial suggestion)
+    expired: int = 0  # ended by the budget before anything could be shown (usually during prefill)
+    last_at: float = 0.0  # wall-clock time (time.time()) of the latest of either
+    last_ms: float = 0.0  # how long that request ran (from its turn, i.e. the budget's start)
+    last_tokens: int = 0  # tokens it had generated
+
+    def record(self, shown: bool, ran_ms: float, tokens: int) -> None:
+        if shown:
+            self.cut += 1
+        else:
+            self.expired += 1
+        self.last_at, self.last_ms, self.last_tokens = time.time(), ran_ms, tokens
+
+    def as_dict(self) -> dict[str, float | int]:
+        return asdict(self)
 
 
 class InferenceEngine:
@@ -65,6 +98,9 @@ class InferenceEngine:
         self.fim = self._pick_fim(fim_format)
         self._gen = Generator(backend) if backend.supports_tokens else None
         self._lock = threading.Lock()
+        self._waiting = 0  # real requests waiting for the lock: a warm-up yields to them
+        self._waiting_lock = threading.Lock()
+        self.budget_stats = BudgetStats()
         self.adapter_stack: AdapterStack | None = None
         if adapter_stack is not None:
             self.set_adapter_stack(adapter_stack)
@@ -123,11 +159,29 @@ class InferenceEngine:
         ids = [self.backend.token_id(t) for t in tokens]
         return [i for i in ids if i is not None]
 
+    @property
+    def queued(self) -> int:
+        """Requests waiting for their turn (a warm-up in progress stops when this is non-zero)."""
+        return self._waiting
+
+    def _acquire(self, cancel: CancelToken | None) -> bool:
+        """Wait for this request's turn; False when it was cancelled while waiting."""
+        with self._waiting_lock:
+            self._waiting += 1
+        try:
+            while not self._lock.acquire(timeout=0.02):
+                if cancel is not None and cancel.cancelled:
+                    return False
+            return True
+        finally:
+            with self._waiting_lock:
+                self._waiting -= 1
+
     def _run(self, prompt: str, req: GenerationRequest,
              weights: Mapping[str, float] | Sequence[float] | None) -> GenerationResult | None:
-        while not self._lock.acquire(timeout=0.02):
-            if req.cancel is not None and req.cancel.cancelled:
-                return None
+        if not self._acquire(req.cancel):
+            return None
+        # The time budget starts inside the generator, now that this request's turn has come.
         try:
             if weights is not None:
                 self._apply_weights(weights)
@@ -150,8 +204,7 @@ class InferenceEngine:
         """
         t0 = time.perf_counter()
         ml = decide_multiline(prefix, suffix) if multiline is None else multiline
-        prompt = build_prompt(self.fim, prefix, suffix, context_snippets, path=path, language=language,
-                              context_format=self.context_format, repo_name=self.repo_name)
+        prompt = self._fim_prompt(prefix, suffix, context_snippets, path=path, language=language)
 
         def stop_fn(text: str) -> int | None:
             if not ml:
@@ -166,9 +219,50 @@ class InferenceEngine:
         res = self._run(prompt, req, adapter_weights)
         if res is None:
             return Completion(text="", finish_reason="cancelled", total_ms=(time.perf_counter() - t0) * 1000)
-        text = clean_completion(res.text, prefix, suffix, multiline=ml)
-        return self._completion(res, text, t0, raw=res.text, multiline=ml,
+        budget_cut = res.finish_reason == "time"
+        raw = cut_partial(res.text, ml) if budget_cut else res.text
+        text = clean_completion(raw, prefix, suffix, multiline=ml)
+        if budget_cut:
+            self.budget_stats.record(bool(text.strip()), res.prefill_ms + res.decode_ms, len(res.token_ids))
+        return self._completion(res, text, t0, raw=res.text, multiline=ml, budget_cut=budget_cut,
                                 fim_format=self.fim.name if self.fim else "prefix-only")
+
+    def _fim_prompt(self, prefix: str, suffix: str, context_snippets: Sequence[Snippet], *, path: str,
+                    language: str) -> str:
+        return build_prompt(self.fim, prefix, suffix, context_snippets, path=path, language=language,
+                            context_format=self.context_format, repo_name=self.repo_name)
+
+    def warm(self, prefix: str, suffix: str = "", context_snippets: Sequence[Snippet] = (), *, path: str = "",
+             language: str = "", cancel: CancelToken | None = None) -> WarmResult:
+        """Prefill the prompt ``complete_fim`` would build for these pieces, at low priority.
+
+        Call it (off the event loop) when the cursor moved to a new place and no request runs: it
+        returns ``busy`` at once when a request is running or waiting, and stops (``preempted``)
+        within one :attr:`Generator.warm_chunk` as soon as a real request arrives or ``cancel`` is
+        set. What it prefilled stays in the KV cache for the next request. A model error drops the
+        cache and propagates, as it does for a request.
+        """
+        t0 = time.perf_counter()
+        if self._gen is None:
+            return WarmResult(state="unsupported")
+        if cancel is not None and cancel.cancelled:
+            return WarmResult(state="preempted")
+        prompt = self._fim_prompt(prefix, suffix, context_snippets, path=path, language=language)
+        if self._waiting or not self._lock.acquire(blocking=False):
+            return WarmResult(state="busy")
+        try:
+            if self._waiting:
+                return WarmResult(state="busy")
+            ids = self.backend.encode(prompt)
+
+            def stop() -> bool:
+                return self._waiting > 0 or (cancel is not None and cancel.cancelled)
+
+            res = self._gen.warm(ids, stop=stop, reuse=self.reuse_kv)
+        finally:
+            self._lock.release()
+        res.ms = (time.perf_counter() - t0) * 1000
+        return res
 
     def generate(self, prompt: str, *, max_tokens: int = 256, stop: Sequence[str] = (), temperature: float = 0.0,
                  cancel: CancelToken | None = None, time_budget_s: float | None = None, chat: bool = True,

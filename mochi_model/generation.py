@@ -17,15 +17,25 @@ prefix that greedy decoding agrees with is kept. On a CPU a pass over 8 tokens c
 over 1 (reading the weights dominates), so each accepted draft token is a decoding step saved. The
 result is the greedy output (up to float rounding between batched and single-token passes).
 
-Between tokens it checks, in order: cancellation, the time budget, the token budget. It stops at
-stop token ids (EOS, FIM end tokens) and stop sequences / a stop predicate over the decoded text,
-and streams text deltas that can no longer turn into a stop sequence.
+Between tokens it checks cancellation and the token budget; the time budget is checked before each
+forward pass, so a run that hits it keeps every token it already paid for (including the one the
+prefill predicted): the engine then cuts that partial text at a safe boundary
+(:func:`mochi_model.postprocess.cut_partial`) instead of returning nothing. The budget counts from the
+moment :meth:`Generator.generate` is called, i.e. after the request's turn came (the engine calls it
+holding its lock), never while it waited behind another request. It stops at stop token ids (EOS,
+FIM end tokens) and stop sequences / a stop predicate over the decoded text, and streams text deltas
+that can no longer turn into a stop sequence.
+
+:meth:`Generator.warm` prefills a prompt without decoding (cache warm-up when the cursor moves), in
+small chunks with a ``stop`` predicate checked between them, so a real request pre-empts it within
+one small chunk and starts from what it prefilled.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -91,22 +101,49 @@ def _held_back(text: str, stops: Sequence[str]) -> int:
     return best
 
 
+@dataclass(kw_only=True)
+class WarmResult:
+    """What a prefill-only warm-up did.
+
+    ``state``: ``done`` (the whole prompt is cached), ``preempted`` (a real request or the caller's
+    stop predicate came first; what was prefilled stays cached), ``busy`` (the engine was running a
+    request: nothing done), ``unsupported`` (a text backend: no local KV cache).
+    """
+
+    state: str
+    prompt_tokens: int = 0
+    cached_tokens: int = 0  # already in the cache before the warm-up
+    prefilled_tokens: int = 0  # added by the warm-up
+    ms: float = 0.0
+
+
 class Generator:
     """Decodes on a token backend, reusing the KV cache across consecutive requests.
 
     Not thread-safe on its own: :class:`mochi_model.engine.InferenceEngine` serialises calls.
+
+    Args:
+        backend: a token backend.
+        clock: seconds as a float (default ``time.perf_counter``); tests inject a fake one to make
+            time budgets deterministic.
     """
 
     #: Prompt tokens per prefill forward pass; bounds how late a cancellation or time budget is seen.
     prefill_chunk: int = 256
+    #: Prompt tokens per pass of a warm-up: smaller, because a real request waits at most one of them.
+    warm_chunk: int = 64
     #: Most draft tokens checked per pass by prompt lookup (greedy only; 0 = off).
     lookahead: int = 8
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, *, clock: Callable[[], float] | None = None) -> None:
         self.backend = backend
+        self.clock = clock
         self._cache: Any = None
         self._cached_ids: list[int] = []
         self._key: tuple[object, ...] | None = None
+
+    def _now(self) -> float:
+        return self.clock() if self.clock is not None else time.perf_counter()
 
     def reset(self) -> None:
         """Forget the KV cache (next request prefills everything)."""
@@ -130,12 +167,42 @@ class Generator:
         ids = list(prompt_ids)
         if not ids:
             raise ValueError("empty prompt")
-        t0 = time.perf_counter()
+        t0 = self._now()  # the time budget starts here, once the request's turn has come
         try:
             return self._run(ids, request, t0)
         except BaseException:
             self.reset()
             raise
+
+    def warm(self, prompt_ids: Sequence[int], *, stop: Callable[[], bool] | None = None,
+             reuse: bool = True) -> WarmResult:
+        """Prefill ``prompt_ids`` into the cache without decoding (KV prefix reuse as for a request).
+
+        ``stop`` is checked before every chunk of :attr:`warm_chunk` tokens; when it returns True the
+        warm-up ends (``preempted``) and keeps what it prefilled, so the request that pre-empted it
+        starts from there.
+        """
+        ids = list(prompt_ids)
+        t0 = self._now()
+        if len(ids) < 2:
+            return WarmResult(state="done", prompt_tokens=len(ids))
+        try:
+            cache, cached = self._prepare(ids, reuse)
+            pos = cached
+            state = "done"
+            while pos < len(ids):
+                if stop is not None and stop():
+                    state = "preempted"
+                    break
+                end = min(len(ids), pos + max(1, self.warm_chunk))
+                self.backend.prefill(ids[pos:end], cache)
+                pos = end
+                self._cached_ids = ids[:pos]
+        except BaseException:
+            self.reset()
+            raise
+        return WarmResult(state=state, prompt_tokens=len(ids), cached_tokens=cached, prefilled_tokens=pos - cached,
+                          ms=(self._now() - t0) * 1000)
 
     def _run(self, ids: list[int], req: GenerationRequest, t0: float) -> GenerationResult:
         be = self.backend
@@ -144,12 +211,13 @@ class Generator:
         rng = np.random.default_rng(req.seed)
         deadline = t0 + req.time_budget_s if req.time_budget_s is not None else None
 
+        def over_budget() -> bool:
+            return deadline is not None and self._now() > deadline
+
         def interrupted() -> str | None:
             if req.cancel is not None and req.cancel.cancelled:
                 return "cancelled"
-            if deadline is not None and time.perf_counter() > deadline:
-                return "time"
-            return None
+            return "time" if over_budget() else None
 
         if (why := interrupted()) is not None:
             return GenerationResult(text="", finish_reason=why, prompt_tokens=len(ids))
@@ -165,8 +233,8 @@ class Generator:
             if (why := interrupted()) is not None:
                 # The cache keeps the prefilled part: the next request re-uses it.
                 return GenerationResult(text="", finish_reason=why, prompt_tokens=len(ids), cached_tokens=cached,
-                                        prefill_ms=(time.perf_counter() - t0) * 1000)
-        t1 = time.perf_counter()
+                                        prefill_ms=(self._now() - t0) * 1000)
+        t1 = self._now()
         out: list[int] = []
         logps: list[float] = []
         text, emitted, reason = "", 0, "length"
@@ -175,8 +243,10 @@ class Generator:
         draft_k = self.lookahead if req.temperature <= 0 else 0
         drafted = accepted = 0
         while True:
-            if (why := interrupted()) is not None:
-                reason = why
+            # The time budget is checked before each forward pass (below), not here: the logits in
+            # hand are paid for, so the token they give is always kept.
+            if req.cancel is not None and req.cancel.cancelled:
+                reason = "cancelled"
                 break
             if len(out) >= req.max_tokens:
                 reason = "length"
@@ -206,6 +276,9 @@ class Generator:
             if verified:
                 logits = verified.pop(0)
                 continue
+            if over_budget():
+                reason = "time"
+                break
             room = req.max_tokens - len(out) - 1  # the pass also yields the token after the draft
             draft = lookup_draft(ids + out, min(draft_k, room)) if draft_k and room > 0 else []
             if not draft:
@@ -227,7 +300,7 @@ class Generator:
                 draft_k = min(4 * self.lookahead, 2 * draft_k)
         if req.on_token is not None and len(text) > emitted and reason != "cancelled":
             req.on_token(text[emitted:])
-        t2 = time.perf_counter()
+        t2 = self._now()
         return GenerationResult(
             text=text, token_ids=out, finish_reason=reason, prompt_tokens=len(ids), cached_tokens=cached,
             mean_logprob=float(np.mean(logps)) if logps else None,

@@ -5,7 +5,10 @@
 * a multi-line completion ends where its block ends (indentation drops below the cursor line's);
 * cut where the completion starts repeating the suffix (next non-blank line, or rest of the line);
 * no unbalanced brackets: a closer the prefix never opened (or that the suffix already closes) ends
-  the completion, and openers left unclosed are cut back to the last balanced point.
+  the completion, and openers left unclosed are cut back to the last balanced point;
+* a generation the time budget stopped mid-way is first cut at a safe boundary (:func:`cut_partial`):
+  what was generated is a prefix of what the model would have said, so it is shown rather than
+  nothing, but never ending in half a line (multi-line) or half a word.
 """
 
 from __future__ import annotations
@@ -137,6 +140,35 @@ def balance_brackets(text: str, prefix: str, suffix: str) -> str:
             last_balanced = i + 1
     if stack:
         return text[:last_balanced].rstrip()
+    return text
+
+
+_WORD_TAIL = re.compile(r"[A-Za-z0-9_]+$")
+
+
+def cut_partial(text: str, multiline: bool) -> str:
+    """Where a generation that was stopped mid-way (time budget) can safely end.
+
+    Peers show a partial prediction too (llama.vim's ``t_max_predict_ms`` keeps what was generated;
+    llama.cpp's server stops a FIM prediction at its time limit only after a newline). Here:
+
+    * multi-line: the complete lines only (up to the last newline), when at least one is non-blank;
+    * otherwise (single line, or not one full line yet): the text without its trailing word
+      fragment — the next token might have continued the word — unless that fragment is all there
+      is (it then continues the word at the cursor, or is the model's first word: still a prefix of
+      its answer);
+    * a trailing half multi-byte character (U+FFFD) is dropped.
+
+    Bracket balance and the other rules of :func:`clean_completion` apply afterwards.
+    """
+    text = text.rstrip("\ufffd")
+    if multiline:
+        head, sep, _tail = text.rpartition("\n")
+        if sep and head.strip():
+            return head
+    m = _WORD_TAIL.search(text)
+    if m and text[: m.start()].strip():
+        return text[: m.start()]
     return text
 
 
