@@ -5,6 +5,7 @@
     ├── UnsafeArchive          traversal, absolute paths, links, devices, oversized members
     ├── ChecksumMismatch       a file's sha256 or size differs from the manifest (corrupt/truncated)
     ├── BaseModelMismatch      adapter built for another base model (``--force`` overrides)
+    ├── WeightsMismatch        manifest and config disagree, or the weights do not fit the declared model
     ├── SourceError            a source cannot be read or written (network, missing extra, 404)
     └── AdapterNotFound        ``NAME[@VERSION]`` is not installed
 """
@@ -32,6 +33,10 @@ class ChecksumMismatch(DistError):
 
 class BaseModelMismatch(DistError):
     """The adapter was trained for a different base model than the configured one."""
+
+
+class WeightsMismatch(DistError):
+    """The archive contradicts itself: its weights do not fit the model its manifest/config declare."""
 
 
 class SourceError(DistError):

@@ -3,7 +3,8 @@
 Steps: extract into a temporary folder *inside* ``~/.mochi/adapters`` (same filesystem, so the final
 ``rename`` is atomic) → validate ``manifest.json`` (known schema version, safe names, declared sizes
 under the cap) → the files present are exactly those listed, each with the listed size and sha256 →
-the base model matches the configured one (unless forced) → rename into ``NAME/VERSION``.
+``adapter_config.json`` names the same base model as the manifest and the weights' shapes fit it
+(:mod:`mochi_model.dist.weights`) → the base model matches the configured one (unless forced) → rename into ``NAME/VERSION``.
 Any refusal removes the temporary folder, so a failure never leaves a half-installed adapter.
 """
 
@@ -72,9 +73,11 @@ def verify_folder(folder: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, digests: 
     return manifest
 
 
-def _check_adapter_config(folder: Path) -> None:
-    """The adapter config must be one this Mochi can load (mlx-lm layout, known format version)."""
+def _check_adapter(folder: Path, manifest: Manifest) -> None:
+    """The adapter config must be one this Mochi can load (mlx-lm layout, known format version), and
+    agree with the manifest and the weights (:func:`mochi_model.dist.weights.check_adapter_weights`)."""
     from mochi_model.adapters.format import CONFIG_FILE, AdapterConfig
+    from mochi_model.dist.weights import check_adapter_weights
 
     try:
         raw = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
@@ -82,7 +85,11 @@ def _check_adapter_config(folder: Path) -> None:
         raise ManifestError(f"{CONFIG_FILE} in the archive is not valid JSON ({exc})") from exc
     if not isinstance(raw, dict):
         raise ManifestError(f"{CONFIG_FILE} in the archive must hold a JSON object")
-    AdapterConfig.from_json(raw, CONFIG_FILE)
+    try:
+        config = AdapterConfig.from_json(raw, CONFIG_FILE)
+    except (TypeError, ValueError) as exc:  # e.g. "rank": "eight"
+        raise ManifestError(f"{CONFIG_FILE} in the archive has an invalid value ({exc})") from exc
+    check_adapter_weights(folder, config, manifest.base_model_id)
 
 
 def _stage_folder(source: Path, stage: Path, max_bytes: int) -> dict[str, str]:
@@ -155,7 +162,7 @@ def install_local(
         else:
             raise DistError(f"{source} does not exist")
         manifest = verify_folder(stage, max_bytes=max_bytes, digests=digests)
-        _check_adapter_config(stage)
+        _check_adapter(stage, manifest)
         if expected_base_model and not same_base_model(manifest.base_model_id, expected_base_model):
             msg = (f"{manifest.name}@{manifest.version} was trained for base model {manifest.base_model_id!r}, "
                    f"but this project uses {expected_base_model!r}")

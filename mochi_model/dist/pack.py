@@ -205,12 +205,21 @@ def pack(
     adapter is refused here rather than on a teammate's machine; a PEFT folder is converted.
 
     Raises:
-        DistError: missing final weights/config, unknown base model, invalid name/version.
+        DistError: missing final weights/config, unknown base model, invalid name/version; weights
+            that do not fit the declared model (:class:`WeightsMismatch`).
         AdapterError: the adapter folder is malformed.
     """
     import tempfile
 
-    from mochi_model.adapters.format import CONFIG_FILE, WEIGHTS_FILE, read_adapter, write_adapter
+    from mochi_model.adapters.format import (
+        CONFIG_FILE,
+        WEIGHTS_FILE,
+        AdapterConfig,
+        read_adapter,
+        write_adapter,
+    )
+    from mochi_model.dist.identity import same_base_model
+    from mochi_model.dist.weights import check_adapter_weights
 
     adapter_dir = Path(adapter_dir)
     if not (adapter_dir / CONFIG_FILE).is_file():
@@ -230,9 +239,19 @@ def pack(
         # The packed config names the adapter, so every loader shows it as NAME@VERSION.
         raw = _read_json(stage / CONFIG_FILE if (stage / CONFIG_FILE).is_file() else adapter_dir / CONFIG_FILE)
         raw.update({"name": name, "version": version})
+        if base_model:  # the config must say what the manifest says (install checks they agree)
+            recorded = _base_model(raw)["id"]
+            if recorded and not same_base_model(recorded, base_model):
+                raise DistError(f"{adapter_dir / CONFIG_FILE} says the adapter was trained on {recorded!r}, "
+                                f"not --base-model {base_model!r}; drop --base-model or fix the config")
+            if not recorded:
+                raw["base_model"] = {"id": base_model, "revision": ""}
         (stage / CONFIG_FILE).write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")
         manifest = build_manifest(stage, name=name, version=version, adapter_type=adapter_type,
                                   identity=identity, languages=languages, base_model=base_model)
+        # What install refuses is refused here already, on the machine that can still fix it.
+        check_adapter_weights(stage, AdapterConfig.from_json(raw, str(adapter_dir / CONFIG_FILE)),
+                              manifest.base_model_id)
         write_archive(stage, manifest, dest)
     logger.info("packed %s (%d files, %d bytes) into %s", adapter_dir, len(manifest.files), manifest.total_size, dest)
     return dest

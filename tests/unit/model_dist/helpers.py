@@ -11,23 +11,34 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors.numpy import save_file
+from safetensors.numpy import save, save_file
 
 BASE = "Qwen/Qwen2.5-Coder-0.5B-Instruct"
 
 
+# (hidden size, k/v projection width) of the models the tests name; anything else gets (64, 64).
+DIMS = {"Qwen/Qwen2.5-Coder-0.5B-Instruct": (896, 128), "Qwen/Qwen2.5-Coder-1.5B-Instruct": (1536, 256)}
+
+
+def lora_tensors(base_model: str = BASE, *, layers: int = 2, rank: int = 4, seed: int = 0,
+                 projections: tuple[str, ...] = ("q_proj", "v_proj")) -> dict[str, np.ndarray]:
+    """Random LoRA matrices with the sizes of ``base_model``'s q/v projections."""
+    rng = np.random.default_rng(seed)
+    hidden, kv = DIMS.get(base_model, (64, 64))
+    out = {"q_proj": hidden, "k_proj": kv, "v_proj": kv}
+    return {
+        f"model.layers.{i}.self_attn.{p}.{ab}": rng.standard_normal(shape).astype(np.float32)
+        for i in range(layers)
+        for p in projections
+        for ab, shape in (("lora_a", (hidden, rank)), ("lora_b", (rank, out[p])))
+    }
+
+
 def make_adapter(folder: Path, *, base_model: str = BASE, role: str = "project", seed: int = 0,
                  extra: dict[str, Any] | None = None) -> Path:
-    """An mlx-lm style adapter folder with random LoRA weights (2 layers, rank 4)."""
+    """An mlx-lm style adapter folder with random LoRA weights (2 layers, rank 4) sized for ``base_model``."""
     folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    tensors = {
-        f"model.layers.{i}.self_attn.{p}.{ab}": rng.standard_normal(shape).astype(np.float32)
-        for i in range(2)
-        for p in ("q_proj", "v_proj")
-        for ab, shape in (("lora_a", (64, 4)), ("lora_b", (4, 64)))
-    }
-    save_file(tensors, str(folder / "adapters.safetensors"))
+    save_file(lora_tensors(base_model, seed=seed), str(folder / "adapters.safetensors"))
     config = {"fine_tune_type": "lora", "num_layers": 2, "base_model": base_model, "role": role,
               "lora_parameters": {"rank": 4, "scale": 2.0, "dropout": 0.0, "keys": ["self_attn.q_proj", "self_attn.v_proj"]},
               **(extra or {})}
@@ -68,6 +79,7 @@ def file_member(name: str, data: bytes) -> tuple[tarfile.TarInfo, bytes]:
 def good_members(**manifest_overrides: Any) -> list[tuple[tarfile.TarInfo, bytes | None]]:
     config = {"fine_tune_type": "lora", "num_layers": 2, "base_model": {"id": BASE},
               "lora_parameters": {"rank": 4, "scale": 2.0, "keys": ["self_attn.q_proj"]}}
-    files = {"adapter_config.json": json.dumps(config).encode(), "adapters.safetensors": b"\x00" * 64}
+    weights = save(lora_tensors(projections=("q_proj",)))
+    files = {"adapter_config.json": json.dumps(config).encode(), "adapters.safetensors": weights}
     manifest = json.dumps(manifest_for(files, **manifest_overrides)).encode()
     return [file_member("manifest.json", manifest), *(file_member(n, b) for n, b in files.items())]

@@ -92,9 +92,9 @@ def test_a_global_pax_header_is_refused(tmp_path: Path) -> None:
 
 def test_a_size_given_in_a_pax_header_is_checked_before_any_data_is_read(tmp_path: Path) -> None:
     members = good_members()
-    info, _ = members[2]
+    info, data = members[2]
     info.pax_headers = {"size": str(10**13)}
-    archive = tar_gz(tmp_path / "size.mochi.tar.gz", [*members[:2], (info, b"\0" * 1024)])
+    archive = tar_gz(tmp_path / "size.mochi.tar.gz", [*members[:2], (info, data)])
     with pytest.raises(UnsafeArchive, match="declares 10000000000000 bytes"):
         install_local(archive, expected_base_model=BASE)
 
