@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -50,6 +52,47 @@ class _NullNotifier:
         pass
 
 
+class BudgetReport:
+    """How often the time budget cut suggestions short, for ``mochi.status`` and ``mochi/status``.
+
+    ``cut``: suggestions shown although the budget stopped them mid-way (partial text);
+    ``expired``: requests the budget ended before anything could be shown (the prompt was still
+    being prefilled; the engine says so through its ``budget_stats``); ``recent``: how many of the
+    last :attr:`WINDOW` generations hit the budget either way — what an editor should show as "slow".
+    """
+
+    WINDOW = 20
+
+    def __init__(self) -> None:
+        self.cut = 0
+        self.expired = 0
+        self.last_at = 0.0  # time.time() of the latest budget hit
+        self.last_latency_ms = 0.0
+        self._window: deque[bool] = deque(maxlen=self.WINDOW)
+
+    def note(self, hit: str, latency_ms: float = 0.0) -> None:
+        """``hit``: ``cut`` | ``expired`` | ``""`` (the generation finished within its budget)."""
+        self._window.append(bool(hit))
+        if not hit:
+            return
+        if hit == "cut":
+            self.cut += 1
+        else:
+            self.expired += 1
+        self.last_at, self.last_latency_ms = time.time(), latency_ms
+
+    def as_dict(self, budget_ms: int) -> dict[str, Any]:
+        return {"time_budget_ms": budget_ms, "cut": self.cut, "expired": self.expired,
+                "recent": sum(self._window), "window": len(self._window),
+                "last_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.last_at)) if self.last_at else "",
+                "last_latency_ms": round(self.last_latency_ms, 1)}
+
+
+def _engine_expired(engine: Any) -> int:
+    stats = getattr(engine, "budget_stats", None)
+    return int(getattr(stats, "expired", 0) or 0)
+
+
 class Session:
     """Everything one editor connection needs.
 
@@ -72,6 +115,7 @@ class Session:
         self.cache = SuggestionCache()
         self.recent = RecentEdits()
         self.gate = RequestGate()
+        self.budget = BudgetReport()
         self.completer = self._make_completer()
         # One generation at a time: a superseded one stops within a token, and models are not
         # safe to drive from two threads. Index work gets its own thread.
@@ -163,17 +207,29 @@ class Session:
             if not await self.gate.debounce(ticket, self.config.completion.debounce_ms / 1000):
                 return None
             loop = asyncio.get_running_loop()
+            expired_before = _engine_expired(self.engine.get())
             sug = await loop.run_in_executor(self.gen_pool, self.completer.generate, inp, ticket.token)
             if ticket.cancelled:
                 return None
-            if sug is not None:
-                self.notifier.status({"state": "ready", "latency_ms": round(sug.latency_ms, 1)})
+            self._note_budget(sug, _engine_expired(self.engine.get()) > expired_before, inp)
             return sug
         except asyncio.CancelledError:
             self.gate.cancel(ticket)
             raise
         finally:
             self.gate.close(ticket)
+
+    def _note_budget(self, sug: Suggestion | None, expired: bool, inp: CompletionInput) -> None:
+        """Count budget hits and tell the editor (``mochi/status``) about each finished generation."""
+        hit = "cut" if sug is not None and sug.finish_reason == "time" else ("expired" if expired else "")
+        latency = sug.latency_ms if sug is not None else (time.perf_counter() - inp.t0) * 1000
+        self.budget.note(hit, latency)
+        if sug is None and not hit:
+            return
+        data: dict[str, Any] = {"state": "ready", "latency_ms": round(latency, 1), "budget_cut": bool(hit)}
+        if hit:
+            data["budget"] = self.budget.as_dict(self.config.completion.time_budget_ms)
+        self.notifier.status(data)
 
     def accept(self, sid: str) -> bool:
         return self.completer.accept(sid)
@@ -209,6 +265,7 @@ class Session:
             "generated": s.generated, "cache_hits": s.cache_hits, "empty": s.empty,
             "cancelled_generations": s.cancelled, "cancelled_cpu_s": round(s.cancelled_cpu_s, 4),
             "last_latency_ms": round(s.last_latency_ms, 2),
+            "budget": self.budget.as_dict(self.config.completion.time_budget_ms),
             "config": {"max_tokens": self.config.completion.max_tokens,
                        "debounce_ms": self.config.completion.debounce_ms,
                        "multiline": self.config.completion.multiline,
