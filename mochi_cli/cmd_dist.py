@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-ProjectOpt = Annotated[Path, typer.Option("--project", "-p", help="Project root (default: current folder).")]
+from mochi_cli.project_arg import ProjectArg, ProjectOpt, project_root
 
 
 def register(app: typer.Typer) -> None:
@@ -22,10 +22,8 @@ def register(app: typer.Typer) -> None:
     app.command("uninstall")(uninstall)
 
 
-def _root(project: Path) -> Path:
-    from mochi_core.paths import find_project_root
-
-    return find_project_root(project.expanduser())
+def _root(project: Path | None) -> Path:
+    return project_root(None, project, find=True)
 
 
 def pack(
@@ -37,7 +35,7 @@ def pack(
     adapter_type: Annotated[str, typer.Option("--type", help="base | project (default: from adapter_config.json).")] = "",
     base_model: Annotated[str, typer.Option("--base-model", help="Base model id, when adapter_config.json lacks it.")] = "",
     languages: Annotated[str, typer.Option(help="Comma-separated languages (default: from the adapter).")] = "",
-    project: ProjectOpt = Path("."),
+    project: ProjectOpt = None,
 ) -> None:
     """Pack an adapter into NAME-VERSION.mochi.tar.gz (final weights, manifest with checksums, reports)."""
     from mochi_core.config import load_config
@@ -60,7 +58,7 @@ def install(
     source: Annotated[str, typer.Argument(help="Archive or folder: path, http(s)://, s3://, gs://, az://, hf://ORG/REPO.")],
     force: Annotated[bool, typer.Option("--force", help="Replace an installed version; accept another base model.")] = False,
     max_mb: Annotated[int, typer.Option("--max-mb", help="Refuse archives larger than this.")] = 2048,
-    project: ProjectOpt = Path("."),
+    project: ProjectOpt = None,
 ) -> None:
     """Verify and install an adapter into ~/.mochi/adapters/NAME/VERSION."""
     import sys
@@ -117,10 +115,11 @@ def _eval_summary(data: dict[str, Any], limit: int = 3) -> str:
 
 
 def list_(
+    folder: ProjectArg = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    project: ProjectOpt = Path("."),
+    project: ProjectOpt = None,
 ) -> None:
-    """List installed adapters and which ones the current project would use."""
+    """List installed adapters and which ones the project (default: the current folder) would use."""
     import logging
 
     from mochi_core.config import load_config
@@ -128,7 +127,7 @@ def list_(
     from mochi_model.dist.errors import DistError
     from mochi_model.dist.registry import folder_size, list_installed
 
-    root = _root(project)
+    root = project_root(folder, project, find=True)
     config, _ = load_config(root)
     try:
         chosen = {c.path.resolve(): c for c in choose_adapters(config, root)}

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-ProjectOpt = Annotated[Path, typer.Option("--project", "-p", help="Project root (default: current folder).")]
+from mochi_cli.project_arg import ProjectArg, ProjectOpt, chosen_project
 
 
 def register(app: typer.Typer) -> None:
@@ -30,15 +30,19 @@ def _open(project: Path, create: bool = True):  # type: ignore[no-untyped-def]
 
 
 def index(
-    project: ProjectOpt = Path("."),
+    path: ProjectArg = None,
+    project: ProjectOpt = None,
     watch: Annotated[bool, typer.Option("--watch", help="Keep running and re-index files as they change.")] = False,
     stats: Annotated[bool, typer.Option("--stats", help="Print counts per language/kind and skipped files.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     full: Annotated[bool, typer.Option("--full", help="Drop the index and re-parse every file.")] = False,
     workers: Annotated[int, typer.Option(help="Parse processes (0 = auto).")] = 0,
 ) -> None:
-    """Index the project incrementally (only changed files are re-parsed)."""
-    idx = _open(project)
+    """Index the project incrementally (only changed files are re-parsed).
+
+    With --stats in a folder that has no index yet, says so instead of creating one.
+    """
+    idx = _open(chosen_project(path, project), create=not stats)
     result = _run_update(idx, full=full, workers=workers or None, quiet=as_json)
     if stats:
         data = idx.stats()
@@ -50,9 +54,8 @@ def index(
     elif as_json:
         typer.echo(json.dumps(asdict(result), indent=2, sort_keys=True))
     else:
-        skipped = sum(result.skipped.values())
         typer.echo(f"indexed {idx.root}: {result.parsed} parsed, {result.unchanged} unchanged, "
-                   f"{result.removed} removed, {skipped} skipped in {result.seconds:.2f} s")
+                   f"{result.removed} removed, {_skipped(result.skipped)} in {result.seconds:.2f} s")
     if watch:
         from mochi_index.watch import watch_project
 
@@ -61,6 +64,15 @@ def index(
                           on_batch=lambda n, ms: typer.echo(f"re-indexed {n} file(s) in {ms:.0f} ms", err=True))
         except KeyboardInterrupt:
             typer.echo("stopped", err=True)
+
+
+def _skipped(reasons: dict[str, int]) -> str:
+    """``{"too_large": 9, "generated": 7}`` → ``"16 skipped (9 too large, 7 generated)"``."""
+    total = sum(reasons.values())
+    if not total:
+        return "0 skipped"
+    parts = [f"{n} {reason.replace('_', ' ')}" for reason, n in sorted(reasons.items(), key=lambda x: (-x[1], x[0])) if n]
+    return f"{total} skipped ({', '.join(parts)})"
 
 
 def _run_update(idx, *, full: bool, workers: int | None, quiet: bool):  # type: ignore[no-untyped-def]
@@ -95,18 +107,22 @@ def _print_stats(data: dict) -> None:  # type: ignore[type-arg]
 
 
 def search(
-    query: Annotated[str, typer.Argument(help="Identifier, code or words to look for.")],
-    project: ProjectOpt = Path("."),
+    query: Annotated[str, typer.Argument(metavar="QUERY", help="Identifier, code or words to look for (quote several words).")],
+    path: ProjectArg = None,
+    project: ProjectOpt = None,
     kind: Annotated[str, typer.Option(help="symbol | chunk | pattern (default: all).")] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     limit: Annotated[int, typer.Option(help="Most results.")] = 10,
 ) -> None:
-    """Search the project index: symbols by name, code chunks by BM25, patterns."""
+    """Search the project index: symbols by name, code chunks by BM25, patterns.
+
+    `mochi search QUERY [PROJECT]`: the query comes first; quote it when it has spaces.
+    """
     from mochi_core.errors import ConfigError
 
     if kind not in ("", "symbol", "chunk", "pattern"):
         raise ConfigError(f"--kind must be symbol, chunk or pattern, got {kind!r}")
-    idx = _open(project, create=False)
+    idx = _open(chosen_project(path, project), create=False)
     hits = idx.search(query, kind=kind or None, limit=limit)
     if as_json:
         typer.echo(json.dumps([asdict(h) for h in hits], indent=2))

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from mochi_cli.adapter_opts import split_weight
+from mochi_cli.project_arg import ProjectArg, ProjectOpt, project_root
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def _real_engine_builder(adapter_specs: list[str]) -> Any:
 def lsp(
     stdio: Annotated[bool, typer.Option("--stdio", help="Talk LSP over stdin/stdout (the default).")] = True,
     tcp: Annotated[str, typer.Option("--tcp", metavar="HOST:PORT", help="Listen on a TCP port instead.")] = "",
-    project: Annotated[Path | None, typer.Option("--project", help="Project root (default: the editor's workspace).")] = None,
+    project: Annotated[Path | None, typer.Option("--project", "-p", help="Project root (default: the editor's workspace).")] = None,
     adapter: Annotated[list[str] | None, typer.Option("--adapter", metavar="PATH[:WEIGHT]",
                                                       help="Adapter folder or installed NAME[@VERSION], with :WEIGHT (repeatable; default: config pins, then installed adapters matching the project).")] = None,
     log_file: Annotated[Path | None, typer.Option("--log-file", help="Also write the server log here.")] = None,
@@ -75,14 +76,14 @@ def lsp(
 
 
 def stats(
-    project: Annotated[Path, typer.Option("--project", help="Project root.")] = Path("."),
+    folder: ProjectArg = None,
+    project: ProjectOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Acceptance rate per language and latency percentiles of shown suggestions."""
-    from mochi_core.paths import find_project_root
     from mochi_index.usage import events_path, read_events, summarize
 
-    root = find_project_root(project)
+    root = project_root(folder, project, find=True)
     summary = summarize(read_events(root))
     if as_json:
         typer.echo(json.dumps({"project": str(root), **summary.to_dict()}, indent=2))

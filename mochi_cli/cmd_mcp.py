@@ -34,12 +34,14 @@ def _parse_http(value: str) -> tuple[str, int]:
 def serve(
     http: Annotated[str, typer.Option("--http", help="Serve streamable HTTP on HOST:PORT (endpoint /mcp) "
                                                      "instead of stdio, e.g. for a shared team server.")] = "",
-    project_root: Annotated[Path | None, typer.Option("--project-root", help="Project root (default: the "
-                                                      "nearest folder above the current one with .mochi/ or .git).")] = None,
+    project_root: Annotated[Path | None, typer.Option("--project-root", "--project", "-p", help="Project root "
+                                                      "(default: the nearest folder above the current one with "
+                                                      ".mochi/ or .git).")] = None,
     model: Annotated[str, typer.Option("--model", help="Model: local HF folder, GGUF file or hub id "
                                                        "(default: the model section of .mochi/config.toml).")] = "",
-    base: Annotated[str, typer.Option("--base", help="Base adapter: folder, NAME or NAME@VERSION.")] = "",
-    project: Annotated[str, typer.Option("--project", help="Project adapter: folder, NAME or NAME@VERSION.")] = "",
+    base: Annotated[str, typer.Option("--base-adapter", "--base", help="Base adapter: folder, NAME or NAME@VERSION.")] = "",
+    project_adapter: Annotated[str, typer.Option("--project-adapter", help="Project adapter: folder, NAME or "
+                                                                           "NAME@VERSION.")] = "",
     preload: Annotated[bool, typer.Option("--preload", help="Load the model at start-up (in the background) "
                                                             "instead of on the first tool call.")] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=1.0, help="Generation time limit per tool call, "
@@ -55,8 +57,10 @@ def serve(
 
     logging.getLogger("mochi_mcp").setLevel(logging.INFO)
     root = (project_root.expanduser().resolve() if project_root else find_project_root(Path.cwd()))
-    if not root.is_dir():
-        raise ConfigError(f"--project-root {root} is not a folder")
+    if not root.is_dir() or (root / "adapter_config.json").is_file():
+        what = "an adapter folder" if root.is_dir() else "not a folder"
+        raise ConfigError(f"--project-root {root} is {what}; --project/-p is the project root "
+                          f"(for an adapter use --project-adapter or --base-adapter)")
     host_port = _parse_http(http) if http else None
     config, problems = load_config(root)
     for p in problems:
@@ -64,7 +68,7 @@ def serve(
     if model:
         config.model.path = model
     description = config.model.path or f"preset {config.model.preset}"
-    provider = EngineProvider(factory=real_engine_factory(config, root, base=base or None, project=project or None),
+    provider = EngineProvider(factory=real_engine_factory(config, root, base=base or None, project=project_adapter or None),
                               description=description)
     workspace = Workspace(root, config)
     server = build_server(workspace, provider, timeout_s=timeout, log_level="INFO" if host_port else "WARNING")

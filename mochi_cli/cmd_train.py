@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from mochi_cli.adapter_opts import parse_adapter_options
+from mochi_cli.project_arg import ProjectArg, ProjectOpt, project_root
 
 train_app = typer.Typer(help="Train LoRA adapters (project or base).", no_args_is_help=True)
 
@@ -36,7 +37,9 @@ def _project(repo: Path) -> tuple[Path, object]:
 
 def prepare(
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for train/valid JSONL + dataset.json.")],
-    repo: Annotated[Path, typer.Option(help="Repository to learn from.")] = Path("."),
+    folder: ProjectArg = None,
+    project: ProjectOpt = None,
+    repo: Annotated[Path | None, typer.Option("--repo", hidden=True, help="Old name of --project.")] = None,
     from_index: Annotated[bool, typer.Option("--from-index", help="Take files from the project's index.")] = False,
     subdir: Annotated[str, typer.Option(help="Only files under this folder of the repo.")] = "",
     fim_format: Annotated[str, typer.Option("--format", help="FIM format: qwen, starcoder2, deepseek, codellama, ...")] = "qwen",
@@ -59,7 +62,7 @@ def prepare(
     from mochi_model.data.prepare import prepare as run_prepare
     from mochi_model.data.samples import SampleOptions
 
-    root, cfg = _project(repo)
+    root, cfg = _project(project_root(folder, project if project is not None else repo))
     files = files_from_index(root) if from_index else collect_files(root, subdir)
     scorer = None
     if loss_filter:
@@ -128,7 +131,7 @@ def train_project(
     output: Annotated[Path, typer.Option("--output", "-o", help="Adapter folder to write.")],
     data: Annotated[Path | None, typer.Option(help="Folder from `mochi prepare`.")] = None,
     from_index: Annotated[bool, typer.Option("--from-index", help="Prepare from the project's index first (into OUTPUT/data).")] = False,
-    repo: Annotated[Path, typer.Option(help="Project root (with --from-index).")] = Path("."),
+    repo: Annotated[Path, typer.Option("--project", "-p", "--repo", help="Project root (with --from-index).")] = Path("."),
     base: Annotated[Path | None, typer.Option(help="Frozen base adapter to train on top of.")] = None,
     base_weight: Annotated[float, typer.Option(help="Stack weight of the base adapter.")] = 1.0,
     name: Annotated[str, typer.Option(help="Adapter name.")] = "",

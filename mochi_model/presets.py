@@ -79,11 +79,13 @@ def preset_for_model_id(model_id: str) -> Preset | None:
 
 
 def memory_table(backend: str = "torch") -> list[dict[str, object]]:
-    """Rows for ``mochi models``."""
+    """Rows for ``mochi models``: memory needs, FIM format, and which copies are already downloaded."""
+    from mochi_model.sources import local_copies  # sources imports this module
+
     rows = []
     for p in PRESETS.values():
         rows.append({"name": p.name, "default": p.name == DEFAULT_PRESET, "params_b": p.params_b,
                      "repo": p.repos.get(backend, ""), "weights_gb": p.weights_gb.get(backend),
                      "recommended_ram_gb": p.recommended_ram_gb, "fim": p.fim or "prefix-only",
-                     "offline": bool(p.offline), "notes": p.notes})
+                     "offline": bool(p.offline), "downloaded": local_copies(p, backend), "notes": p.notes})
     return rows

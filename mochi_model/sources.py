@@ -36,6 +36,7 @@ class ResolvedModel:
         revision: hub commit sha, or the sha256 of an offline/GGUF file when known.
         source: ``hub`` | ``local`` | ``gguf`` | ``offline``.
         preset: the matching preset, if any (FIM format, memory needs).
+        note: why this source was used when it was not the first choice (e.g. the hub was unreachable).
     """
 
     path: Path
@@ -43,6 +44,7 @@ class ResolvedModel:
     revision: str | None = None
     source: str = "local"
     preset: Preset | None = None
+    note: str = ""
 
     @property
     def is_gguf(self) -> bool:
@@ -50,7 +52,8 @@ class ResolvedModel:
 
     def describe(self) -> str:
         rev = f" @ {self.revision[:12]}" if self.revision else ""
-        return f"{self.model_id}{rev} from {self.source} ({self.path})"
+        note = f", {self.note}" if self.note else ""
+        return f"{self.model_id}{rev} from {self.source} ({self.path}{note})"
 
 
 def _folder_model_id(folder: Path) -> tuple[str, str | None]:
@@ -94,10 +97,40 @@ def resolve_model(spec: str | None = None, *, preset: str | None = None, backend
             raise
         from mochi_model.offline import OFFLINE_SOURCES, fetch
 
-        logger.warning("hub unavailable for %s (%s); using the pinned offline source %s", repo, exc, pre.offline)
+        # The reason is long (huggingface_hub's multi-line messages): details at -v, one line by the loader.
+        logger.info("hub unavailable for %s, using the pinned offline source %s: %s", repo, pre.offline,
+                    " ".join(str(exc).split()))
         gguf = fetch(pre.offline, progress=False)
         src = OFFLINE_SOURCES[pre.offline]
-        return ResolvedModel(path=gguf, model_id=pre.base_id, revision=src.sha256, source="offline", preset=pre)
+        return ResolvedModel(path=gguf, model_id=pre.base_id, revision=src.sha256, source="offline", preset=pre,
+                             note="hub unreachable; -v for details")
+
+
+def local_copies(preset: Preset, backend: str = "torch") -> list[str]:
+    """Which copies of ``preset``'s weights this machine already has, without downloading or hashing.
+
+    ``"hub"``: its repo for ``backend`` in the Hugging Face cache; ``"offline GGUF"``: the pinned offline
+    file (right size) in :func:`models_cache`; ``"converted"``: that file's de-quantized HF folder.
+    """
+    found = []
+    repo = preset.repos.get(backend) or preset.repos.get("torch", "")
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        if repo and isinstance(try_to_load_from_cache(repo, "config.json"), str):
+            found.append("hub")
+    except ImportError:  # pragma: no cover - a core dependency
+        pass
+    if preset.offline:
+        from mochi_model.offline import OFFLINE_SOURCES
+
+        src = OFFLINE_SOURCES[preset.offline]
+        gguf = models_cache() / src.filename
+        if gguf.is_file() and gguf.stat().st_size == src.size:
+            found.append("offline GGUF")
+            if (converted_dir(gguf) / SOURCE_FILE).is_file():
+                found.append("converted")
+    return found
 
 
 def _from_hub(repo: str, revision: str | None, preset: Preset | None) -> ResolvedModel:
@@ -135,7 +168,7 @@ def convert_gguf(model: ResolvedModel, *, dtype: str = "bfloat16") -> ResolvedMo
     out = converted_dir(gguf)
     if (out / SOURCE_FILE).is_file():
         return ResolvedModel(path=out, model_id=model.model_id, revision=model.revision, source=model.source,
-                             preset=model.preset)
+                             preset=model.preset, note=model.note)
     try:
         import torch
         from filelock import FileLock
@@ -158,4 +191,4 @@ def convert_gguf(model: ResolvedModel, *, dtype: str = "bfloat16") -> ResolvedMo
                                                        "converted_from": str(gguf), "dtype": dtype}, indent=2))
             tmp.replace(out)
     return ResolvedModel(path=out, model_id=model.model_id, revision=model.revision, source=model.source,
-                         preset=model.preset)
+                         preset=model.preset, note=model.note)

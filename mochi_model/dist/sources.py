@@ -38,14 +38,17 @@ def scheme_of(source: str) -> str:
     return head.lower() if sep and len(head) > 1 else ""
 
 
-def _copy_stream(src: Any, dest: Path, total: int | None, max_bytes: int, progress: Progress | None, what: str) -> None:
+def _copy_stream(read: Callable[[int], bytes], dest: Path, total: int | None, max_bytes: int,
+                 progress: Progress | None, what: str) -> None:
+    """Copy blocks from ``read`` into ``dest``; ``read`` should return what has arrived (``read1``), so
+    a stall is reported with the bytes received so far rather than losing a half-filled block."""
     if total is not None and total > max_bytes:
         raise SourceError(f"{what} is {total} bytes, over the {max_bytes}-byte cap")
     done = 0
     with open(dest, "wb") as out:
         while True:
             try:
-                block = src.read(1 << 20)
+                block = read(1 << 20)
             except (HTTPException, OSError) as exc:
                 raise SourceError(f"download of {what} was interrupted after {done} bytes ({exc}); try again") from exc
             if not block:
@@ -60,13 +63,13 @@ def _copy_stream(src: Any, dest: Path, total: int | None, max_bytes: int, progre
         raise SourceError(f"download of {what} was interrupted: got {done} of {total} bytes; try again")
 
 
-def _fetch_http(url: str, workdir: Path, max_bytes: int, progress: Progress | None) -> Path:
+def _fetch_http(url: str, workdir: Path, max_bytes: int, progress: Progress | None, timeout_s: float) -> Path:
     name = url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0] or "adapter" + ARCHIVE_SUFFIX
     dest = workdir / name
     try:
-        with urllib.request.urlopen(url, timeout=60) as resp:  # noqa: S310 - http(s) only, checked by caller
+        with urllib.request.urlopen(url, timeout=timeout_s) as resp:  # noqa: S310 - http(s) only, checked by caller
             length = resp.headers.get("Content-Length")
-            _copy_stream(resp, dest, int(length) if length else None, max_bytes, progress, url)
+            _copy_stream(resp.read1, dest, int(length) if length else None, max_bytes, progress, url)
     except urllib.error.HTTPError as exc:
         raise SourceError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
     except (urllib.error.URLError, HTTPException, TimeoutError, ConnectionError) as exc:
@@ -86,7 +89,15 @@ def _filesystem(url: str, storage_options: dict[str, Any] | None) -> tuple[Any, 
         raise SourceError(f"{scheme}:// needs an extra package: {hint} ({exc})") from exc
     except ValueError as exc:
         raise SourceError(f"unsupported source {url!r}: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - each store (ftplib, botocore, aiohttp...) has its own error tree
+        raise SourceError(f"cannot reach {url}: {_reason(exc)}") from exc
     return fs, path
+
+
+def _reason(exc: BaseException) -> str:
+    """One line for a store's error (botocore and aiohttp messages can span lines)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _pick_archive(names: list[str], where: str) -> str:
@@ -106,11 +117,15 @@ def _fetch_fsspec(url: str, workdir: Path, max_bytes: int, progress: Progress | 
         size = fs.size(path)
         dest = workdir / path.rstrip("/").rsplit("/", 1)[-1]
         with fs.open(path, "rb") as src:
-            _copy_stream(src, dest, size, max_bytes, progress, url)
+            _copy_stream(src.read, dest, size, max_bytes, progress, url)
+    except SourceError:
+        raise
     except FileNotFoundError as exc:
         raise SourceError(f"{url} does not exist") from exc
     except (OSError, PermissionError) as exc:
-        raise SourceError(f"cannot read {url}: {exc}") from exc
+        raise SourceError(f"cannot read {url}: {_reason(exc)}") from exc
+    except Exception as exc:  # noqa: BLE001 - each store (ftplib, botocore, aiohttp...) has its own error tree
+        raise SourceError(f"cannot reach {url}: {_reason(exc)}") from exc
     return dest
 
 
@@ -139,10 +154,11 @@ def _fetch_hf(url: str, workdir: Path) -> Path:
 
 
 def fetch(source: str, workdir: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, progress: Progress | None = None,
-          storage_options: dict[str, Any] | None = None) -> Path:
+          storage_options: dict[str, Any] | None = None, timeout_s: float = 60.0) -> Path:
     """A local path to the archive (or unpacked folder) named by ``source``.
 
-    Local sources are returned in place; remote ones are downloaded into ``workdir``.
+    Local sources are returned in place; remote ones are downloaded into ``workdir``. ``timeout_s``
+    bounds each wait for http(s) data (connect, and any stall mid-download).
 
     Raises:
         SourceError: unreachable, missing, interrupted, over the cap, or a missing extra package.
@@ -157,7 +173,7 @@ def fetch(source: str, workdir: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, pro
         return path
     workdir.mkdir(parents=True, exist_ok=True)
     if scheme in ("http", "https"):
-        return _fetch_http(source, workdir, max_bytes, progress)
+        return _fetch_http(source, workdir, max_bytes, progress, timeout_s)
     if scheme == "hf":
         return _fetch_hf(source, workdir)
     return _fetch_fsspec(source, workdir, max_bytes, progress, storage_options)
@@ -205,4 +221,6 @@ def upload(archive: Path, dest: str, *, storage_options: dict[str, Any] | None =
         fs.put_file(str(archive), path)
     except (OSError, PermissionError) as exc:
         raise SourceError(f"cannot upload to {target}: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - each store (ftplib, botocore, aiohttp...) has its own error tree
+        raise SourceError(f"cannot upload to {target}: {_reason(exc)}") from exc
     return target
