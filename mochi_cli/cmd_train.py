@@ -181,7 +181,9 @@ def train_base(
 
 
 def eval_cmd(
-    repo: Annotated[Path, typer.Option(help="Repository to evaluate on (held-out files only).")] = Path("."),
+    project_pos: ProjectArg = None,
+    project: ProjectOpt = None,
+    repo: Annotated[Path | None, typer.Option("--repo", hidden=True, help="Old name of --project.")] = None,
     data: Annotated[Path | None, typer.Option(help="`mochi prepare` folder: its test files and budgets are used.")] = None,
     adapter: Annotated[list[str] | None, typer.Option(help="Adapter folder or installed NAME[@VERSION], with :WEIGHT (repeatable; default: none).")] = None,
     model: Annotated[str, _opts["model"]] = "",
@@ -199,7 +201,7 @@ def eval_cmd(
     from mochi_model.eval.run import EvalOptions, evaluate_repo
     from mochi_model.loader import load_engine
 
-    root, cfg = _project(repo)
+    root, cfg = _project(project_root(project_pos, project if project is not None else repo))
     ads = parse_adapter_options(adapter, root) or []
     engine = load_engine(cfg, root, adapters=ads, model=model or None)  # type: ignore[arg-type]
     opts = EvalOptions(holes=holes, kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()), seed=seed,
