@@ -68,9 +68,17 @@ def lsp(
     server = create_server(build_engine=build, project=project.resolve() if project else None)
     if tcp:
         host, _, port = tcp.rpartition(":")
-        if not port.isdigit():
-            raise typer.BadParameter("expected HOST:PORT, e.g. 127.0.0.1:2087", param_hint="--tcp")
-        server.start_tcp(host or "127.0.0.1", int(port))
+        if not port.isdigit() or int(port) > 65535:
+            raise typer.BadParameter("expected HOST:PORT with a port in 0-65535, e.g. 127.0.0.1:2087",
+                                     param_hint="--tcp")
+        host = host or "127.0.0.1"
+        try:
+            server.start_tcp(host, int(port))
+        except OSError as exc:  # a taken port or an unknown host: raised by the bind, before serving
+            from mochi_core.errors import MochiError
+
+            raise MochiError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); is another server using "
+                             "it? pick another port with --tcp HOST:PORT") from exc
     else:
         server.start_io()
 
