@@ -1,7 +1,10 @@
 """``suggest_pattern`` and the read-only resources: the project's own idioms, mined by the index.
 
 Patterns come from the index with their counts and real ``path:line`` examples; the model only
-writes a short example that follows them. The same data backs the ``mochi://project/conventions``
+writes a short example that follows them. The patterns need no model and are always returned; the
+example has its own deadline, well inside the tool's time limit (:func:`example_deadline_s`), and
+when the model does not finish it in time (a busy CPU) or cannot be loaded, the result says the
+example was skipped and why (``example_skipped``) instead of losing the patterns with it. The same data backs the ``mochi://project/conventions``
 and ``mochi://index/stats`` resources, which clients read without a tool call.
 """
 
@@ -10,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mochi_mcp.errors import BadToolInput
+from mochi_mcp.errors import BadToolInput, GenerationTimeout
 from mochi_mcp.generation import CONSERVATIVE_TEMPERATURE, Limits, generate
 from mochi_mcp.prompts import extract_code, pattern_example_prompt
 from mochi_mcp.workspace import LANGUAGES, Workspace, language_for
@@ -19,6 +22,13 @@ from mochi_model.types import Engine
 MAX_PATTERNS = 8
 EXAMPLE_TOKENS = 200
 CONVENTIONS_LIMIT = 25
+EXAMPLE_DEADLINE_S = 30.0  # at most this long for the example...
+EXAMPLE_DEADLINE_SHARE = 0.5  # ...and at most this share of the tool's time limit
+
+
+def example_deadline_s(timeout_s: float) -> float:
+    """How long the example may take: 30 s, or half the tool's time limit when that is shorter."""
+    return min(EXAMPLE_DEADLINE_S, timeout_s * EXAMPLE_DEADLINE_SHARE)
 
 
 def pattern_record(p: Any) -> dict[str, Any]:
@@ -28,18 +38,21 @@ def pattern_record(p: Any) -> dict[str, Any]:
 
 def suggest_pattern(ws: Workspace, engine: Engine | None, *, goal: str | None = None, code: str | None = None,
                     file_path: str | None = None, language: str | None = None, example: bool = True,
-                    limits: Limits | None = None) -> dict[str, Any]:
+                    limits: Limits | None = None, engine_problem: str = "") -> dict[str, Any]:
     """The project's patterns relevant to ``goal`` (or to a piece of ``code``), plus a short example.
 
     Args:
         engine: generates the example; ``None`` (or ``example=False``) skips it.
+        engine_problem: why there is no engine (e.g. the model failed to load), for ``example_skipped``.
 
     Returns:
         ``patterns`` (kind, key, description, count, ``path:line`` examples), ``example`` (code or ""),
+        ``example_skipped`` ("" when the example is there or was not asked for, else why it is missing),
         ``language`` and ``matched`` (False when nothing matched and the top patterns were returned).
 
     Raises:
-        BadToolInput, PathOutsideProject, IndexNotReady, GenerationTimeout.
+        BadToolInput, PathOutsideProject, IndexNotReady, GenerationCancelled. Never a timeout: an
+        example that does not arrive in time is skipped.
     """
     query = (goal or "").strip() or (code or "").strip()
     if not query:
@@ -55,17 +68,27 @@ def suggest_pattern(ws: Workspace, engine: Engine | None, *, goal: str | None = 
         found = index.patterns(query=None, language=lang or None, limit=MAX_PATTERNS)
     records = [pattern_record(p) for p in found]
     lang = lang or (records[0]["language"] if records else "")
-    text = ""
-    if example and engine is not None and records:
+    text = skipped = ""
+    if example and not records:
+        skipped = "no patterns to follow"
+    elif example and engine is None:
+        skipped = engine_problem or "no model available"
+    elif example and engine is not None:
         listing = "\n".join(f"- {r['description'] or r['key']} (count {r['count']}), e.g. `{r['key']}`"
                             + (f"\n  {r['snippet'].strip()}" if r["snippet"] else "") for r in records)
         prompt = pattern_example_prompt(project=ws.project_name, goal=query, language=lang,
                                         patterns_text=listing)
-        out = generate(engine, prompt, max_tokens=EXAMPLE_TOKENS, temperature=CONSERVATIVE_TEMPERATURE,
-                       limits=limits or Limits(), what="suggest_pattern example")
-        text = extract_code(out.text)
-    return {"patterns": records, "matched": matched, "example": text, "language": lang,
-            "query": query if goal else "(code excerpt)"}
+        limits = limits or Limits()
+        deadline = example_deadline_s(limits.timeout_s)
+        try:
+            out = generate(engine, prompt, max_tokens=EXAMPLE_TOKENS, temperature=CONSERVATIVE_TEMPERATURE,
+                           limits=Limits(timeout_s=deadline, cancel=limits.cancel), what="suggest_pattern example")
+            text = extract_code(out.text)
+        except GenerationTimeout:
+            skipped = (f"the model did not finish the example within its {deadline:g}s deadline (a busy CPU?); "
+                       "the patterns above come from the index and are complete")
+    return {"patterns": records, "matched": matched, "example": text, "example_skipped": skipped,
+            "language": lang, "query": query if goal else "(code excerpt)"}
 
 
 def render_text(result: dict[str, Any]) -> str:
@@ -77,6 +100,8 @@ def render_text(result: dict[str, Any]) -> str:
         lines.append("The index has no patterns for this language yet.")
     if result["example"]:
         lines.append(f"\nExample following them:\n```{result['language']}\n{result['example'].rstrip()}\n```")
+    elif result.get("example_skipped"):
+        lines.append(f"\n(No example: {result['example_skipped']}.)")
     return "\n".join(lines)
 
 

@@ -3,8 +3,23 @@
 The prompt carries definitions and similar code retrieved from the index, the surroundings of the
 file being edited, and the user's context. Every answer is checked against the index: calls to
 project symbols that do not exist are listed in ``unknown_symbols``. In ``auto`` mode a first,
-lightly sampled answer with low confidence (or any unknown symbol) is retried conservatively: greedy,
-with the prompt naming the symbols that do exist and the ones that do not; the better answer wins.
+lightly sampled answer (temperature 0.2) with low confidence (or any unknown symbol) is retried
+conservatively: greedy, with the prompt naming the symbols that do exist and the ones that do not;
+the better answer wins. ``mode_used`` is always one of the three modes: ``auto`` when the first
+answer of auto mode was kept, ``conservative`` when its greedy retry was.
+
+Confidence, in ``[0, 1]``::
+
+    confidence = exp(mean token log-prob)          # 0.5 when the backend reports none
+                 * 0.5 ** unknown_symbols          # halved per call to a symbol the index lacks
+                 * 0.3 if the answer was cut off   # finish_reason length: hit max_tokens
+
+A cut-off answer is incomplete code however likely its tokens were, so it never reports more than
+0.3. Auto mode does not retry an answer only because it was cut off (the retry has the same token
+budget); among attempts the one with the fewest unknown symbols, then the highest confidence, wins.
+
+``sources`` are the ``path:start-end`` labels of the pieces placed in the prompt, spanning the lines
+each piece shows (a definition's signature and docstring, a similar chunk whole).
 """
 
 from __future__ import annotations
@@ -28,6 +43,8 @@ from mochi_model.types import Engine
 
 MODES = ("auto", "conservative", "creative")
 AUTO_MIN_CONFIDENCE = 0.55
+CUT_OFF_FACTOR = 0.3  # confidence multiplier for an answer that hit max_tokens
+CUT_OFF_REASONS = frozenset({"length", "max_tokens"})
 DEFAULT_MAX_TOKENS = 384
 CONTEXT_TOKENS = 1200
 FILE_TOKENS = 1000
@@ -35,7 +52,7 @@ FILE_TOKENS = 1000
 
 @dataclass(kw_only=True)
 class Attempt:
-    mode: str  # conservative | creative | balanced
+    mode: str  # one of MODES
     temperature: float
     code: str
     mean_logprob: float | None
@@ -44,6 +61,18 @@ class Attempt:
     finish_reason: str
     tokens: int
 
+    @property
+    def cut_off(self) -> bool:
+        return self.finish_reason in CUT_OFF_REASONS
+
+
+def answer_confidence(mean_logprob: float | None, unknown_symbols: int, finish_reason: str) -> float:
+    """Confidence of one answer (see the module docstring)."""
+    c = confidence(mean_logprob, unknown_symbols)
+    if finish_reason in CUT_OFF_REASONS:
+        c = round(c * CUT_OFF_FACTOR, 3)
+    return c
+
 
 def domain_query(ws: Workspace, engine: Engine, *, instruction: str, context: str = "",
                  file_path: str | None = None, mode: str = "auto", max_tokens: int | None = None,
@@ -51,8 +80,9 @@ def domain_query(ws: Workspace, engine: Engine, *, instruction: str, context: st
     """Generate project-specific code for ``instruction``.
 
     Returns:
-        ``code``, ``mode`` (requested), ``mode_used``, ``confidence``, ``unknown_symbols``,
-        ``retried``, ``sources`` (``path:start-end`` of the retrieved code) and ``attempts``.
+        ``code``, ``mode`` (requested), ``mode_used`` (one of :data:`MODES`), ``confidence``,
+        ``unknown_symbols``, ``retried``, ``truncated`` (the answer hit max_tokens), ``finish_reason``,
+        ``sources`` (``path:start-end`` of the code placed in the prompt) and ``attempts``.
 
     Raises:
         BadToolInput, PathOutsideProject, FileUnreadable, IndexNotReady, GenerationTimeout.
@@ -88,7 +118,8 @@ def domain_query(ws: Workspace, engine: Engine, *, instruction: str, context: st
         unknown = symbols.unknown_calls(code, language=language, index=index, known_text=known_text,
                                         project_modules=modules)
         return Attempt(mode=kind, temperature=temperature, code=code, mean_logprob=out.mean_logprob,
-                       unknown=unknown, confidence=confidence(out.mean_logprob, len(unknown)),
+                       unknown=unknown,
+                       confidence=answer_confidence(out.mean_logprob, len(unknown), out.finish_reason),
                        finish_reason=out.finish_reason, tokens=out.completion_tokens)
 
     attempts: list[Attempt] = []
@@ -97,9 +128,10 @@ def domain_query(ws: Workspace, engine: Engine, *, instruction: str, context: st
     elif mode == "creative":
         attempts.append(attempt("creative", CREATIVE_TEMPERATURE))
     else:
-        first = attempt("balanced", BALANCED_TEMPERATURE)
+        first = attempt("auto", BALANCED_TEMPERATURE)
         attempts.append(first)
-        if first.unknown or first.confidence < AUTO_MIN_CONFIDENCE:
+        # A cut-off answer is not retried for that alone: the retry has the same token budget.
+        if first.unknown or confidence(first.mean_logprob, 0) < AUTO_MIN_CONFIDENCE:
             allowed = sorted({p.name for p in pieces if p.name})
             attempts.append(attempt("conservative", CONSERVATIVE_TEMPERATURE, allowed, first.unknown))
     # fewest unknown symbols, then highest confidence; ties go to the later (conservative) answer
@@ -113,11 +145,13 @@ def domain_query(ws: Workspace, engine: Engine, *, instruction: str, context: st
         "mean_logprob": best.mean_logprob,
         "unknown_symbols": best.unknown,
         "retried": len(attempts) > 1,
-        "truncated": best.finish_reason == "length",
+        "truncated": best.cut_off,
+        "finish_reason": best.finish_reason,
+        "max_tokens": max_tokens,
         "sources": [p.location for p in pieces],
         "attempts": [
             {"mode": a.mode, "temperature": a.temperature, "confidence": a.confidence,
-             "unknown_symbols": a.unknown, "tokens": a.tokens}
+             "unknown_symbols": a.unknown, "tokens": a.tokens, "finish_reason": a.finish_reason}
             for a in attempts
         ],
     }
@@ -141,7 +175,8 @@ def render_text(result: dict[str, Any]) -> str:
     if result["unknown_symbols"]:
         lines.append("warning: calls to symbols not found in the project index: " + ", ".join(result["unknown_symbols"]))
     if result.get("truncated"):
-        lines.append("note: the answer hit max_tokens and may be cut off")
+        lines.append(f"warning: the answer hit max_tokens ({result.get('max_tokens', '?')}) and is probably cut off; "
+                     "confidence was lowered for it — ask again with a larger max_tokens")
     if result["sources"]:
         lines.append("grounded on: " + ", ".join(result["sources"]))
     return "\n".join(lines)

@@ -23,7 +23,7 @@ from pydantic import Field
 from mochi_core.errors import MochiError
 from mochi_mcp import complete, diff_tool, patterns, query
 from mochi_mcp.engine_provider import EngineProvider
-from mochi_mcp.errors import GenerationTimeout
+from mochi_mcp.errors import GenerationTimeout, ModelUnavailable
 from mochi_mcp.generation import DEFAULT_TIMEOUT_S, Limits
 from mochi_mcp.workspace import Workspace
 from mochi_model.types import CancelToken, Engine
@@ -116,7 +116,9 @@ def build_server(workspace: Workspace, provider: EngineProvider, *, timeout_s: f
     @mcp.tool(description="Write project-specific code for an instruction, grounded on the project's own code "
               "(retrieved from its index) and the file being edited. Modes: conservative (greedy, answer checked "
               "against the index), creative (more varied), auto (retries conservatively when confidence is low). "
-              "The result names the mode used, a confidence in [0, 1] and any calls to symbols the project lacks.")
+              "The result names the mode used (one of the three), a confidence in [0, 1] (token probability, halved per "
+              "call to a symbol the project lacks, times 0.3 when the answer was cut off at max_tokens) and any "
+              "calls to symbols the project lacks.")
     async def domain_query(
         instruction: Annotated[str, Field(min_length=1, description="What code to write.")],
         ctx: Context,
@@ -161,7 +163,8 @@ def build_server(workspace: Workspace, provider: EngineProvider, *, timeout_s: f
 
     @mcp.tool(description="The project's own patterns (how it raises and logs errors, decorators, call sequences, "
               "imports, naming) relevant to a goal or a piece of code, with counts and example locations "
-              "(path:line), plus a short generated example that follows them.")
+              "(path:line), plus a short generated example that follows them when the model writes it in time (the "
+              "patterns are returned either way; example_skipped says why an example is missing).")
     async def suggest_pattern(
         ctx: Context,
         goal: Annotated[str | None, Field(description="What you want to do, e.g. 'handle a config error'.")] = None,
@@ -170,9 +173,15 @@ def build_server(workspace: Workspace, provider: EngineProvider, *, timeout_s: f
         language: Language = None,
         example: Annotated[bool, Field(description="Also generate a short example (needs the model).")] = True,
     ) -> CallToolResult:
+        problem = ""
+        if example:
+            try:  # the patterns need no model: one that cannot load only costs the example
+                await runner.engine(ctx)
+            except ModelUnavailable as exc:
+                problem = str(exc)
         return await runner.run(ctx, lambda e, lim: patterns.suggest_pattern(
-            ws, e, goal=goal, code=code, file_path=file_path, language=language, example=example, limits=lim),
-            patterns.render_text, needs_engine=example)
+            ws, e, goal=goal, code=code, file_path=file_path, language=language, example=example, limits=lim,
+            engine_problem=problem), patterns.render_text, needs_engine=example and not problem)
 
     async def _resource(fn: Callable[[], str]) -> str:
         try:

@@ -73,7 +73,7 @@ async def test_auto_mode_keeps_a_confident_answer_without_retrying(shop: Path) -
     async with connect(shop, engine) as client:
         result = await client.call_tool("domain_query", {"instruction": "restock an item"})
     data = result.structured_content
-    assert data["retried"] is False and data["mode_used"] == "balanced" and len(engine.calls) == 1
+    assert data["retried"] is False and data["mode_used"] == "auto" and len(engine.calls) == 1
 
 
 async def test_the_edited_file_and_user_context_are_in_the_prompt(shop: Path) -> None:
@@ -85,3 +85,59 @@ async def test_the_edited_file_and_user_context_are_in_the_prompt(shop: Path) ->
     assert "The file being edited, `shop/orders.py`" in prompt
     assert "def cancel_order(inventory: Inventory, sku, quantity):" in prompt
     assert "REFUND_WINDOW_DAYS = 30" in prompt
+
+
+async def test_a_cut_off_answer_reports_a_much_lower_confidence_than_the_same_answer_complete(shop: Path) -> None:
+    async with connect(shop, FakeEngine(GOOD)) as client:
+        whole = (await client.call_tool("domain_query", {"instruction": "restock an item", "mode": "conservative",
+                                                         "max_tokens": 400})).structured_content
+        cut_result = await client.call_tool("domain_query", {"instruction": "restock an item",
+                                                             "mode": "conservative", "max_tokens": 12})
+    cut = cut_result.structured_content
+    assert whole["truncated"] is False and whole["confidence"] > 0.8
+    assert cut["truncated"] is True and cut["finish_reason"] == "length"
+    assert cut["confidence"] <= 0.3 and cut["confidence"] < whole["confidence"] / 2
+    assert "hit max_tokens (12)" in text_of(cut_result) and "confidence was lowered" in text_of(cut_result)
+
+
+async def test_auto_mode_does_not_retry_an_answer_only_because_it_was_cut_off(shop: Path) -> None:
+    engine = FakeEngine(GOOD)
+    async with connect(shop, engine) as client:
+        data = (await client.call_tool("domain_query", {"instruction": "restock an item",
+                                                        "max_tokens": 12})).structured_content
+    assert len(engine.calls) == 1 and data["retried"] is False
+    assert data["truncated"] is True and data["confidence"] <= 0.3
+
+
+async def test_the_reported_mode_is_always_one_of_the_documented_three(shop: Path) -> None:
+    documented = {"auto", "conservative", "creative"}
+    for answer in (GOOD, HALLUCINATED):
+        for mode in documented:
+            async with connect(shop, FakeEngine(answer)) as client:
+                data = (await client.call_tool("domain_query", {"instruction": "refund an order",
+                                                                "mode": mode})).structured_content
+            assert data["mode_used"] in documented, data
+            assert {a["mode"] for a in data["attempts"]} <= documented, data
+
+
+def _squash(text: str) -> str:
+    return "".join(text.split()).replace('"""', "")
+
+
+async def test_every_cited_source_spans_only_lines_that_are_in_the_prompt(shop: Path) -> None:
+    engine = FakeEngine(GOOD)
+    async with connect(shop, engine) as client:
+        data = (await client.call_tool("domain_query", {
+            "instruction": "restock with Inventory.add_item, remove_item and apply_discount",
+            "mode": "conservative"})).structured_content
+    prompt = _squash(engine.calls[0].prompt)
+    assert data["sources"]
+    for source in data["sources"]:
+        path, span = source.rsplit(":", 1)
+        start, end = (int(x) for x in span.split("-"))
+        lines = (shop / path).read_text().splitlines()[start - 1:end]
+        for line in lines:
+            assert _squash(line) in prompt, f"{source}: {line!r} is not in the prompt"
+    # The definition of a method is shown as its signature and docstring: two lines, not the whole body.
+    assert "shop/inventory.py:17-18" in data["sources"]
+    assert "shop/inventory.py:17-21" not in data["sources"]

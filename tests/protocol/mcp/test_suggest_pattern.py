@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import anyio
+
+from mochi_mcp.patterns import example_deadline_s
 from mochi_model.fake import FakeEngine
 from tests.protocol.mcp.conftest import connect, text_of
 
@@ -63,3 +66,44 @@ async def test_index_statistics_and_conventions_are_readable_as_resources(shop: 
     assert "`raise ShopError(...)` (python, 3×)" in conventions
     assert "shop/orders.py:26" in conventions
     assert status["indexed"] is True and status["model"]["state"] == "loaded"
+
+
+async def test_an_example_the_model_does_not_finish_in_time_is_skipped_and_the_patterns_still_come(
+        shop: Path) -> None:
+    # 400 tokens at 50 ms each would take 20 s; the tool's limit is 2 s, so the example gets 1 s.
+    slow = FakeEngine("```python\n" + "x = 1\n" * 260 + "```", token_delay_s=0.05)
+    with anyio.fail_after(15):
+        async with connect(shop, slow, timeout_s=2.0) as client:
+            result = await client.call_tool("suggest_pattern", {"goal": "raise an error when an order is invalid"})
+    assert not result.is_error, text_of(result)
+    data = result.structured_content
+    assert any(p["key"] == "raise ShopError(...)" for p in data["patterns"])
+    assert data["example"] == "" and "within its 1s deadline" in data["example_skipped"]
+    assert "No example: the model did not finish the example within its 1s deadline" in text_of(result)
+    assert "raise ShopError(...)" in text_of(result)
+    assert slow.calls[0].finish_reason == "time"
+
+
+async def test_an_example_that_arrives_in_time_is_returned_with_nothing_skipped(shop: Path) -> None:
+    async with connect(shop, FakeEngine(EXAMPLE, token_delay_s=0.001), timeout_s=30.0) as client:
+        result = await client.call_tool("suggest_pattern", {"goal": "raise an error when an order is invalid"})
+    data = result.structured_content
+    assert data["example"].startswith("if not ok:") and data["example_skipped"] == ""
+
+
+async def test_a_model_that_cannot_load_costs_only_the_example(shop: Path) -> None:
+    def factory(progress):  # noqa: ANN001
+        raise OSError("model file /nowhere/model.gguf not found")
+
+    async with connect(shop, factory=factory) as client:
+        result = await client.call_tool("suggest_pattern", {"goal": "logging"})
+    assert not result.is_error, text_of(result)
+    data = result.structured_content
+    assert data["patterns"] and data["example"] == ""
+    assert "the model failed to load" in data["example_skipped"] and "/nowhere/model.gguf" in data["example_skipped"]
+
+
+def test_the_example_deadline_stays_well_inside_the_tools_time_limit() -> None:
+    assert example_deadline_s(120.0) == 30.0
+    assert example_deadline_s(20.0) == 10.0
+    assert example_deadline_s(0.05) < 0.05
