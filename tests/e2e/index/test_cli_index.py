@@ -36,6 +36,7 @@ def poly(fixture_project) -> Path:
 
 
 def test_index_stats_json_reports_languages_kinds_skips_and_time(poly: Path) -> None:
+    assert _run("index", "--project", str(poly)).exit_code == 0  # --stats alone never creates an index
     proc = _mochi("index", "--project", str(poly), "--stats", "--json", cwd=poly)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
