@@ -109,9 +109,9 @@ class TimingEngine:
 async def bench_tool(name: str, args: dict[str, Any], root: Path, config: Any, runs: int) -> dict[str, Any]:
     from mcp.client import Client
 
-    from mochi_mcp.engine_provider import EngineProvider, real_engine_factory
     from mochi_mcp.server import build_server
     from mochi_mcp.workspace import Workspace
+    from mochi_model.holder import EngineHolder, real_engine_factory
 
     real = real_engine_factory(config, root)
     timing: list[TimingEngine] = []
@@ -120,7 +120,7 @@ async def bench_tool(name: str, args: dict[str, Any], root: Path, config: Any, r
         timing.append(TimingEngine(real(progress)))
         return timing[0]
 
-    provider = EngineProvider(factory=factory, description=config.model.path)
+    provider = EngineHolder(factory=factory, description=config.model.path)
     ws = Workspace(root, config)
     server = build_server(ws, provider, timeout_s=300)
     times, engine_s, tokens, errors = [], [], [], []
@@ -138,7 +138,7 @@ async def bench_tool(name: str, args: dict[str, Any], root: Path, config: Any, r
                   f"{tokens[-1]} tokens" + (f" ERROR {errors[-1]}" if result.is_error else ""), flush=True)
     ws.close()
     return {"cold_s": times[0], "warm": times[1:], "engine_warm": engine_s[1:], "tokens_warm": tokens[1:],
-            "errors": errors, "load_s": provider.load_seconds}
+            "errors": errors, "load_s": provider.load_s}
 
 
 def main() -> None:

@@ -51,9 +51,9 @@ def serve(
     from mochi_core.config import load_config
     from mochi_core.errors import ConfigError
     from mochi_core.paths import find_project_root
-    from mochi_mcp.engine_provider import EngineProvider, real_engine_factory
     from mochi_mcp.server import build_server
     from mochi_mcp.workspace import Workspace
+    from mochi_model.holder import EngineHolder, real_engine_factory
 
     logging.getLogger("mochi_mcp").setLevel(logging.INFO)
     root = (project_root.expanduser().resolve() if project_root else find_project_root(Path.cwd()))
@@ -68,7 +68,7 @@ def serve(
     if model:
         config.model.path = model
     description = config.model.path or f"preset {config.model.preset}"
-    provider = EngineProvider(factory=real_engine_factory(config, root, base=base or None, project=project_adapter or None),
+    provider = EngineHolder(factory=real_engine_factory(config, root, base=base or None, project=project_adapter or None),
                               description=description)
     workspace = Workspace(root, config)
     server = build_server(workspace, provider, timeout_s=timeout, log_level="INFO" if host_port else "WARNING")

@@ -72,36 +72,53 @@ def fetch(
 
 
 def complete(
-    file: Annotated[Path, typer.Argument(help="Source file.", exists=True, dir_okay=False)],
-    line: Annotated[int, typer.Option(help="1-based line of the cursor.")],
-    column: Annotated[int, typer.Option(help="1-based column of the cursor (character before which to complete).")],
+    location: Annotated[str, typer.Argument(metavar="FILE[:LINE:COLUMN]", help="Source file, optionally with the cursor as compilers print it (1-based).")],
+    line: Annotated[int, typer.Option(help="1-based line of the cursor (or give FILE:LINE:COLUMN).")] = 0,
+    column: Annotated[int, typer.Option(help="1-based column of the cursor: the character before which to complete.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object with timings.")] = False,
     model: Annotated[str, typer.Option(help="Model folder, .gguf or hub id (default: config/preset).")] = "",
     backend: Annotated[str, typer.Option(help="auto | torch | mlx | remote")] = "",
     adapter: Annotated[list[str] | None, typer.Option(help="Adapter folder or installed NAME[@VERSION], with :WEIGHT; repeat to stack. Default: config pins, then installed adapters matching the project.")] = None,
-    max_tokens: Annotated[int, typer.Option(help="Most tokens to generate.")] = 0,
-    multiline: Annotated[str, typer.Option(help="auto | always | never (default: config).")] = "",
-    project: Annotated[Path | None, typer.Option(help="Project root (default: found from FILE).")] = None,
+    max_tokens: Annotated[int, typer.Option(help="Most tokens to generate (default: [completion] max_tokens).")] = 0,
+    multiline: Annotated[str, typer.Option(help="auto | always | never (default: [completion] multiline).")] = "",
+    project: Annotated[Path | None, typer.Option("--project", "-p", help="Project root (default: found from FILE).")] = None,
 ) -> None:
-    """Print the completion at FILE:LINE:COLUMN, using the project's index for context when one exists."""
+    """Print the completion at FILE:LINE:COLUMN, exactly as the editor would show it there.
+
+    Uses the project's index for context when one exists, and the [completion] settings of its
+    .mochi/config.toml; the time budget is off (the CLI waits for the whole answer).
+    """
     import logging
 
     from mochi_core.config import load_config
     from mochi_core.errors import MochiError
     from mochi_core.paths import find_project_root
-    from mochi_model.context import build_fim_request
     from mochi_model.loader import load_engine
+    from mochi_model.pipeline import complete_document, document_problem
 
+    file, line, column = _parse_location(location, line, column)
+    if not file.is_file():
+        raise typer.BadParameter(f"{file} is not a file", param_hint="FILE")
     root = (project or find_project_root(file.resolve().parent)).resolve()
     cfg, _ = load_config(root, strict=True)
-    text = file.read_text(encoding="utf-8")
+    if multiline:
+        if multiline not in ("auto", "always", "never"):
+            raise typer.BadParameter("use auto, always or never", param_hint="--multiline")
+        cfg.completion.multiline = multiline
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise typer.BadParameter(f"{file} is not a UTF-8 text file", param_hint="FILE") from None
+    problem = document_problem(text)
+    if problem:
+        raise typer.BadParameter(f"{file}: {problem}", param_hint="FILE")
     offset = _offset_of(text, line, column)
     index = None
     try:
         from mochi_index import ProjectIndex
 
         index = ProjectIndex.open(root, config=cfg, create=False)
-    except (MochiError, ImportError) as exc:
+    except MochiError as exc:
         logging.getLogger(__name__).info("no index for %s (%s); completing without project context", root, exc)
     adapters = parse_adapter_options(adapter, root)
     engine = load_engine(cfg, root, adapters, backend=backend or None, model=model or None)
@@ -110,26 +127,39 @@ def complete(
     except ValueError:
         rel = file.name
     try:
-        from mochi_index.languages import language_for_path
-
-        language = language_for_path(rel) or ""
-    except ImportError:
-        language = ""
-    req = build_fim_request(text, offset, path=rel, language=language, index=index, config=cfg.completion,
-                            count_tokens=engine.count_tokens)
-    mode = multiline or cfg.completion.multiline
-    ml = None if mode == "auto" else mode == "always"
-    out = engine.complete_fim(req.prefix, req.suffix, req.snippets, max_tokens=max_tokens or cfg.completion.max_tokens,
-                              temperature=cfg.completion.temperature, multiline=ml, path=rel, language=req.language)
-    if index is not None:
-        index.close()
+        out = complete_document(engine, text, offset, path=rel, index=index, config=cfg.completion,
+                                max_tokens=max_tokens or None, time_budget_s=None)
+    finally:
+        if index is not None:
+            index.close()
+    res = out.completion
     if as_json:
         typer.echo(json.dumps({"file": str(file), "line": line, "column": column, "text": out.text,
-                               "finish_reason": out.finish_reason, "model": engine.model_id,
-                               "prompt_tokens": out.prompt_tokens, "completion_tokens": out.completion_tokens,
-                               "snippets": [s.path for s in req.snippets], "total_ms": round(out.total_ms, 1)}))
+                               "finish_reason": res.finish_reason, "model": engine.model_id,
+                               "multiline": out.multiline, "prompt_tokens": res.prompt_tokens,
+                               "completion_tokens": res.completion_tokens,
+                               "snippets": [s.path for s in out.snippets], "total_ms": round(res.total_ms, 1)}))
     else:
         typer.echo(out.text)
+
+
+def _parse_location(location: str, line: int, column: int) -> tuple[Path, int, int]:
+    """``FILE``, ``FILE:LINE`` or ``FILE:LINE:COLUMN`` (options fill what the argument leaves out)."""
+    file, parts = location, []
+    for _ in range(2):
+        head, sep, tail = file.rpartition(":")
+        if not sep or not tail.isdigit() or Path(file).exists():
+            break
+        file, parts = head, [int(tail), *parts]
+    if len(parts) == 2:
+        line, column = line or parts[0], column or parts[1]
+    elif len(parts) == 1:
+        line = line or parts[0]
+    if not line:
+        raise typer.BadParameter("say where the cursor is: FILE:LINE:COLUMN or --line/--column", param_hint="FILE")
+    if not column:
+        column = 1
+    return Path(file), line, column
 
 
 def _offset_of(text: str, line: int, column: int) -> int:

@@ -16,16 +16,15 @@ from dataclasses import dataclass, field
 from mochi_core.config import MochiConfig
 from mochi_index.usage import UsageLog
 from mochi_ls.cache import SuggestionCache
-from mochi_ls.engine_host import EngineHost
 from mochi_ls.index_host import IndexHost
 from mochi_ls.recent import RecentEdits
-from mochi_model.context import build_fim_request
-from mochi_model.types import CancelToken, Snippet
+from mochi_model.holder import EngineHolder
+from mochi_model.pipeline import complete_document
+from mochi_model.types import CancelToken, Engine, Snippet
 
 logger = logging.getLogger(__name__)
 
-MAX_DOCUMENT_CHARS = 2_000_000  # larger documents get no completions (and no slow slicing)
-ENGINE_WAIT_S = 0.5  # how long a request waits for a loading model before giving up
+ENGINE_WAIT_SLICE_S = 0.1  # a request for a loading model waits in slices, stopping when superseded
 
 
 @dataclass(kw_only=True)
@@ -59,19 +58,10 @@ class CompleterStats:
     last_latency_ms: float = 0.0
 
 
-def document_problem(text: str) -> str:
-    """Why a document gets no completions ("" when it is fine)."""
-    if len(text) > MAX_DOCUMENT_CHARS:
-        return f"document too large ({len(text)} characters > {MAX_DOCUMENT_CHARS})"
-    if "\x00" in text[:8192]:
-        return "binary document"
-    return ""
-
-
 class Completer:
     """Completion logic shared by inline completion and the completion fallback."""
 
-    def __init__(self, *, engine: EngineHost, index: IndexHost, usage: UsageLog, cache: SuggestionCache,
+    def __init__(self, *, engine: EngineHolder, index: IndexHost, usage: UsageLog, cache: SuggestionCache,
                  recent: RecentEdits, config: Callable[[], MochiConfig],
                  text_of: Callable[[str], str | None] = lambda uri: None) -> None:
         self.engine = engine
@@ -104,28 +94,20 @@ class Completer:
 
     def generate(self, inp: CompletionInput, cancel: CancelToken) -> Suggestion | None:
         """Build the prompt and decode (blocking; run in a worker thread)."""
-        engine = self.engine.get(ENGINE_WAIT_S)
+        engine = self._wait_for_engine(cancel)
         if engine is None:
             return None
-        cfg = self.config()
-        comp = cfg.completion
         cpu0 = time.thread_time()
         recent: list[Snippet] = self.recent.snippets(inp.uri, self.text_of)
-        req = build_fim_request(inp.text, inp.offset, path=inp.path, language=inp.language,
-                                index=self.index.index_for(inp.uri),
-                                config=comp, count_tokens=getattr(engine, "count_tokens", None), recent=recent)
-        if cancel.cancelled:
-            return self._cancelled(cpu0)
-        multiline = {"always": True, "never": False}.get(comp.multiline, req.multiline)
-        result = engine.complete_fim(req.prefix, req.suffix, req.snippets, max_tokens=comp.max_tokens,
-                                     temperature=comp.temperature, multiline=multiline, cancel=cancel,
-                                     time_budget_s=comp.time_budget_ms / 1000 if comp.time_budget_ms else None,
-                                     path=inp.path, language=inp.language)
+        out = complete_document(engine, inp.text, inp.offset, path=inp.path, language=inp.language,
+                                index=self.index.index_for(inp.uri), config=self.config().completion, recent=recent,
+                                cancel=cancel)
+        result = out.completion
         if cancel.cancelled or result.finish_reason == "cancelled":
             return self._cancelled(cpu0)
         latency = (time.perf_counter() - inp.t0) * 1000
         self.stats.last_latency_ms = latency
-        text = result.text
+        text = out.text
         if not text.strip():
             self.stats.empty += 1
             return None
@@ -137,6 +119,13 @@ class Completer:
                          latency_ms=latency, model=getattr(engine, "model_id", ""))
         self._last_shown[inp.uri] = sid
         return Suggestion(id=sid, text=text, latency_ms=latency, finish_reason=result.finish_reason)
+
+    def _wait_for_engine(self, cancel: CancelToken) -> Engine | None:
+        """The engine; while it loads, the request waits (answered once it is ready) unless superseded."""
+        while True:
+            engine = self.engine.get(ENGINE_WAIT_SLICE_S)
+            if engine is not None or self.engine.state != "loading" or cancel.cancelled:
+                return engine
 
     def _cancelled(self, cpu0: float) -> None:
         self.stats.cancelled += 1

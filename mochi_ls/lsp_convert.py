@@ -8,6 +8,7 @@ from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
 
+from mochi_index.languages import language_for_path
 from mochi_ls.completer import Suggestion
 
 ACCEPT_COMMAND = "mochi.accept"
@@ -20,16 +21,13 @@ _LANGUAGE_IDS = {
     "python": "python", "typescript": "typescript", "typescriptreact": "tsx", "javascript": "javascript",
     "javascriptreact": "javascript", "go": "go", "rust": "rust", "java": "java",
 }
-_EXTENSIONS = {".py": "python", ".ts": "typescript", ".tsx": "tsx", ".js": "javascript", ".jsx": "javascript",
-               ".mjs": "javascript", ".go": "go", ".rs": "rust", ".java": "java"}
 
 
 def lsp_language(language_id: str | None, uri: str) -> str:
     """Mochi language name from the client's languageId, else from the file extension."""
     if language_id and language_id in _LANGUAGE_IDS:
         return _LANGUAGE_IDS[language_id]
-    ext = Path(urlparse(uri).path).suffix.lower()
-    return _EXTENSIONS.get(ext, language_id or "")
+    return language_for_path(urlparse(uri).path) or language_id or ""
 
 
 def lsp_uri_to_path(uri: str) -> Path | None:

@@ -20,12 +20,13 @@ from typing import Any, Protocol
 from mochi_core.config import MochiConfig, load_config
 from mochi_index.usage import UsageLog
 from mochi_ls.cache import SuggestionCache
-from mochi_ls.completer import Completer, CompletionInput, Suggestion, document_problem
-from mochi_ls.engine_host import EngineHost
+from mochi_ls.completer import Completer, CompletionInput, Suggestion
 from mochi_ls.index_host import IndexHost
 from mochi_ls.recent import RecentEdits
 from mochi_ls.scheduling import RequestGate
 from mochi_ls.settings import model_signature, settings_to_config
+from mochi_model.holder import EngineHolder
+from mochi_model.pipeline import document_problem
 from mochi_model.types import Engine
 
 logger = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ class Session:
         self.project_config = MochiConfig()
         self.config = MochiConfig()
         self._build_engine = build_engine if engine is None else None
-        self.engine = EngineHost(engine=engine, on_state=self._engine_state)
+        self.engine = EngineHolder(engine=engine, on_state=self._engine_state)
         self.index = IndexHost(None, self.config)
         self.usage = UsageLog(Path("."), enabled=False)
         self.cache = SuggestionCache()
@@ -152,7 +153,7 @@ class Session:
     def _replace_engine(self) -> None:
         builder, cfg, root = self._build_engine, self.config, self.root
         assert builder is not None
-        self.engine.replace(lambda: builder(cfg, root))
+        self.engine.replace(lambda progress: builder(cfg, root))
 
     def _engine_state(self, state: str, detail: str) -> None:
         self.notifier.status({"state": state, "detail": detail})

@@ -7,6 +7,6 @@
 - ``complete.py``    ``complete_code``  (prompt assembly shared with the LSP)
 - ``diff_tool.py``   ``generate_diff``  (diff writing and verification: ``patch.py``)
 - ``patterns.py``    ``suggest_pattern`` and the resources
-- ``engine_provider.py`` lazy model loading; ``generation.py`` limits and confidence;
+- (the engine comes from ``mochi_model.holder.EngineHolder``, shared with the LSP); ``generation.py`` limits and confidence;
   ``prompts.py`` templates; ``errors.py`` the error tree.
 """

@@ -1,8 +1,8 @@
-"""``complete_code``: fill-in-the-middle completion, prompt and post-processing shared with the LSP.
+"""``complete_code``: fill-in-the-middle completion through the one pipeline the LSP uses.
 
-The prompt comes from :func:`mochi_model.context.build_fim_request` (the same windows and index
-context the editor gets) and the engine's ``complete_fim`` post-processes the answer, so a client
-sees what an editor would show at the same cursor.
+:func:`mochi_model.pipeline.complete_document` builds the prompt (the same windows, budgets and
+index context the editor gets), decides single/multi-line and post-processes, so a client sees
+what an editor would show at the same cursor. Only the time budget differs: the tool's timeout.
 """
 
 from __future__ import annotations
@@ -10,13 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from mochi_mcp.errors import BadToolInput
-from mochi_mcp.generation import Limits, complete
+from mochi_mcp.generation import Limits, check_result
 from mochi_mcp.workspace import LANGUAGES, Workspace, language_for
-from mochi_model.context import build_fim_request
+from mochi_model.pipeline import complete_document
 from mochi_model.types import Engine
 
 KNOWN_LANGUAGES = frozenset(LANGUAGES.values())
-MULTILINE = {"auto": None, "always": True, "never": False}
 
 
 def complete_code(ws: Workspace, engine: Engine, *, prefix: str, suffix: str = "", file_path: str | None = None,
@@ -45,21 +44,19 @@ def complete_code(ws: Workspace, engine: Engine, *, prefix: str, suffix: str = "
     if lang and lang not in KNOWN_LANGUAGES:
         raise BadToolInput(f"unknown language {language!r}; use one of {', '.join(sorted(KNOWN_LANGUAGES))} "
                            "or leave it out")
-    cfg = ws.config.completion
+    limits = limits or Limits()
     index = ws.index(required=False)
-    request = build_fim_request(prefix + suffix, len(prefix), path=rel, language=lang, index=index, config=cfg,
-                                count_tokens=engine.count_tokens)
-    result = complete(engine, request.prefix, request.suffix, request.snippets,
-                      max_tokens=max_tokens or cfg.max_tokens, temperature=cfg.temperature,
-                      multiline=MULTILINE.get(cfg.multiline) if request.multiline is None else request.multiline,
-                      path=rel, language=lang, limits=limits or Limits())
+    out = complete_document(engine, prefix + suffix, len(prefix), path=rel, language=lang, index=index,
+                            config=ws.config.completion, cancel=limits.cancel, max_tokens=max_tokens,
+                            time_budget_s=limits.timeout_s)
+    result = check_result(out.completion, limits, "completion")
     return {
-        "completion": result.text,
+        "completion": out.text,
         "finish_reason": result.finish_reason,
         "language": lang,
         "path": rel,
         "indexed": index is not None,
-        "context": [f"{s.kind}:{s.path}" for s in request.snippets],
+        "context": [f"{s.kind}:{s.path}" for s in out.snippets],
         "prompt_tokens": result.prompt_tokens,
         "completion_tokens": result.completion_tokens,
     }

@@ -8,9 +8,11 @@
         │   ├── PathOutsideProject    file_path escapes the project root (traversal, symlink)
         │   └── FileUnreadable        missing, binary, too large, permission denied
         ├── IndexNotReady         no index for the project yet
-        ├── ModelUnavailable      the model (or its adapters) failed to load
         ├── GenerationTimeout     the model ran past the time limit
         └── DiffImpossible        no clean unified diff could be produced
+
+The engine holder's ``mochi_model.holder.ModelUnavailable`` (the model failed to load) is a
+``MochiError`` too and reaches the client the same way.
 
 Messages are read by an AI client and by the person behind it: each says what went wrong and
 what to do next.
@@ -39,10 +41,6 @@ class FileUnreadable(BadToolInput):
 
 class IndexNotReady(McpError_):
     """The project has no index yet."""
-
-
-class ModelUnavailable(McpError_):
-    """The model failed to load; the server keeps serving tools that do not need it."""
 
 
 class GenerationTimeout(McpError_):

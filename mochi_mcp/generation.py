@@ -1,6 +1,6 @@
 """Calling the engine from a tool: time limits, cancellation, and a confidence score.
 
-Every tool generates through :func:`generate` / :func:`complete`, so a timeout or a cancelled
+Every tool generates through :func:`generate` (completions: the pipeline + :func:`check_result`), so a timeout or a cancelled
 request reads the same everywhere. Confidence is the geometric-mean token probability
 ``exp(mean_logprob)``, halved for every call to a project symbol the index does not know.
 """
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mochi_mcp.errors import GenerationTimeout, McpError_
-from mochi_model.types import CancelToken, Completion, Engine, Snippet
+from mochi_model.types import CancelToken, Completion, Engine
 
 CONSERVATIVE_TEMPERATURE = 0.0
 BALANCED_TEMPERATURE = 0.2
@@ -32,7 +32,8 @@ class Limits:
     cancel: CancelToken | None = None
 
 
-def _check(result: Completion, limits: Limits, what: str) -> Completion:
+def check_result(result: Completion, limits: Limits, what: str) -> Completion:
+    """Raise the tool error for a timed-out, cancelled or failed generation; else return it."""
     if result.finish_reason == "time":
         raise GenerationTimeout(
             f"{what} timed out after {limits.timeout_s:g}s with {result.completion_tokens} tokens generated; "
@@ -50,16 +51,7 @@ def generate(engine: Engine, prompt: str, *, max_tokens: int, temperature: float
     """Instruction-style generation with the tool's limits; raises on timeout or cancellation."""
     result = engine.generate(prompt, max_tokens=max_tokens, temperature=temperature, stop=stop,
                              cancel=limits.cancel, time_budget_s=limits.timeout_s, chat=True)
-    return _check(result, limits, what)
-
-
-def complete(engine: Engine, prefix: str, suffix: str, snippets: Sequence[Snippet], *, max_tokens: int,
-             temperature: float, multiline: bool | None, path: str, language: str, limits: Limits) -> Completion:
-    """FIM completion with the tool's limits; raises on timeout or cancellation."""
-    result = engine.complete_fim(prefix, suffix, snippets, max_tokens=max_tokens, temperature=temperature,
-                                 multiline=multiline, cancel=limits.cancel, time_budget_s=limits.timeout_s,
-                                 path=path, language=language)
-    return _check(result, limits, "completion")
+    return check_result(result, limits, what)
 
 
 def confidence(mean_logprob: float | None, unknown_symbols: int) -> float:

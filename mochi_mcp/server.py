@@ -22,10 +22,10 @@ from pydantic import Field
 
 from mochi_core.errors import MochiError
 from mochi_mcp import complete, diff_tool, patterns, query
-from mochi_mcp.engine_provider import EngineProvider
-from mochi_mcp.errors import GenerationTimeout, ModelUnavailable
+from mochi_mcp.errors import GenerationTimeout
 from mochi_mcp.generation import DEFAULT_TIMEOUT_S, Limits
 from mochi_mcp.workspace import Workspace
+from mochi_model.holder import EngineHolder, ModelUnavailable
 from mochi_model.types import CancelToken, Engine
 
 logger = logging.getLogger(__name__)
@@ -48,13 +48,13 @@ Language = Annotated[str | None, Field(description="python, typescript, tsx, jav
 class _Runner:
     """Runs a tool's plain function off the event loop with the engine, a time limit and cancellation."""
 
-    def __init__(self, provider: EngineProvider, timeout_s: float) -> None:
+    def __init__(self, provider: EngineHolder, timeout_s: float) -> None:
         self.provider = provider
         self.timeout_s = timeout_s
 
     async def engine(self, ctx: Context) -> Engine:
         if self.provider.loaded:
-            return self.provider.get()
+            return self.provider.require()
         step = 0
 
         def progress(message: str) -> None:  # called in the loading thread
@@ -63,7 +63,7 @@ class _Runner:
             anyio.from_thread.run(ctx.report_progress, step, None, message)
 
         await ctx.report_progress(0, None, "the model loads on the first call (once per server)")
-        return await anyio.to_thread.run_sync(lambda: self.provider.get(progress), abandon_on_cancel=True)
+        return await anyio.to_thread.run_sync(lambda: self.provider.require(progress), abandon_on_cancel=True)
 
     async def run(self, ctx: Context, fn: Callable[[Engine | None, Limits], dict[str, Any]],
                   render: Callable[[dict[str, Any]], str], *, needs_engine: bool = True) -> CallToolResult:
@@ -93,7 +93,7 @@ class _Runner:
         return CallToolResult(content=[TextContent(type="text", text=render(result))], structured_content=result)
 
 
-def build_server(workspace: Workspace, provider: EngineProvider, *, timeout_s: float = DEFAULT_TIMEOUT_S,
+def build_server(workspace: Workspace, provider: EngineHolder, *, timeout_s: float = DEFAULT_TIMEOUT_S,
                  name: str = "mochi", log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING") -> MCPServer:
     """An ``MCPServer`` serving ``workspace`` with the engine from ``provider``.
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mochi_core.config import MochiConfig, load_config
+from mochi_index.languages import EXTENSIONS, language_for_path
 from mochi_mcp.errors import FileUnreadable, IndexNotReady, PathOutsideProject
 
 if TYPE_CHECKING:
@@ -20,23 +21,15 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# File extension -> language name used by the index and the engine's post-processing.
-LANGUAGES: dict[str, str] = {
-    ".py": "python", ".pyi": "python",
-    ".ts": "typescript", ".mts": "typescript", ".cts": "typescript",
-    ".tsx": "tsx",
-    ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript", ".jsx": "javascript",
-    ".go": "go",
-    ".rs": "rust",
-    ".java": "java",
-}
+# The one extension -> language map lives in the index (mochi_index.languages).
+LANGUAGES: dict[str, str] = EXTENSIONS
 
 MAX_FILE_BYTES = 1024 * 1024  # tools read at most 1 MiB of one file
 
 
 def language_for(path: str) -> str:
     """The language of ``path`` by extension, ``""`` when unknown."""
-    return LANGUAGES.get(Path(path).suffix.lower(), "")
+    return language_for_path(path) or ""
 
 
 class Workspace:

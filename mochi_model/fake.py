@@ -24,6 +24,8 @@ class FakeCall:
     snippets: list[Snippet] = field(default_factory=list)
     max_tokens: int = 0
     temperature: float = 0.0
+    multiline: bool | None = None
+    stop: list[str] = field(default_factory=list)
     finish_reason: str = ""
 
 
@@ -98,7 +100,7 @@ class FakeEngine:
                      time_budget_s: float | None = None, path: str = "", language: str = "",
                      on_token: OnToken | None = None) -> Completion:
         call = FakeCall("fim", prefix=prefix, suffix=suffix, snippets=list(context_snippets),
-                        max_tokens=max_tokens, temperature=temperature)
+                        max_tokens=max_tokens, temperature=temperature, multiline=multiline, stop=list(stop))
         with self._lock:
             self.calls.append(call)
         text = self._text_for(prefix, suffix)

@@ -21,6 +21,7 @@ from typing import Any
 
 from mochi_core.config import CompletionSection
 from mochi_core.errors import MochiError
+from mochi_index.languages import language_for_path
 from mochi_model.data import filters
 from mochi_model.data.formats import eos_of, get_format
 from mochi_model.data.local_index import LocalIndex
@@ -29,8 +30,6 @@ from mochi_model.data.split import split_files
 
 logger = logging.getLogger(__name__)
 
-LANGUAGES = {".py": "python", ".js": "javascript", ".ts": "typescript", ".tsx": "tsx", ".go": "go",
-             ".rs": "rust", ".java": "java"}
 SKIP_DIRS = {".git", ".mochi", "__pycache__", ".tox", ".mypy_cache", ".pytest_cache"}
 
 
@@ -61,7 +60,7 @@ def collect_files(root: Path, subdir: str = "") -> dict[str, str]:
     base = root / subdir if subdir else root
     out: dict[str, str] = {}
     for p in sorted(base.rglob("*")):
-        if not p.is_file() or p.suffix not in LANGUAGES or any(part in SKIP_DIRS for part in p.parts):
+        if not p.is_file() or language_for_path(p.name) is None or any(part in SKIP_DIRS for part in p.parts):
             continue
         try:
             out[p.relative_to(root).as_posix()] = p.read_text(encoding="utf-8")
@@ -151,7 +150,7 @@ def prepare(
                 samples += reused[path]
                 continue
             rng = random.Random(f"{opts.seed}:{path}")
-            lang = LANGUAGES.get(Path(path).suffix, "python")
+            lang = language_for_path(path) or "python"
             for s in file_samples(path, kept[path], fmt, rng=rng, index=train_index, options=sopts, language=lang):
                 if s.completion.removesuffix(eos_of(fmt)).strip() not in rejected:
                     samples.append(s.to_json())

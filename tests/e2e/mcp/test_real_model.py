@@ -10,9 +10,9 @@ import pytest
 from mcp.client import Client
 
 from mochi_core.config import load_config
-from mochi_mcp.engine_provider import EngineProvider, real_engine_factory
 from mochi_mcp.server import build_server
 from mochi_mcp.workspace import Workspace
+from mochi_model.holder import EngineHolder, real_engine_factory
 
 pytestmark = [pytest.mark.real_model, pytest.mark.slow]
 
@@ -26,7 +26,7 @@ async def test_domain_query_and_generate_diff_give_usable_project_code(indexed_s
     config, _ = load_config(indexed_shop)
     config.model.path = str(real_model_path)
     ws = Workspace(indexed_shop, config)
-    server = build_server(ws, EngineProvider(factory=real_engine_factory(config, indexed_shop)), timeout_s=600)
+    server = build_server(ws, EngineHolder(factory=real_engine_factory(config, indexed_shop)), timeout_s=600)
     region = ('def cancel_order(inventory: Inventory, sku, quantity):\n    """Put the items back in stock."""\n'
               '    if quantity <= 0:\n        raise ShopError("quantity must be positive")\n')
     async with Client(server, read_timeout_seconds=900) as client:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from mcp.client import Client
 
-from mochi_mcp.engine_provider import EngineFactory, EngineProvider
 from mochi_mcp.server import build_server
 from mochi_mcp.workspace import Workspace
+from mochi_model.holder import EngineFactory, EngineHolder
 from mochi_model.types import Engine
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "mcp" / "shop"
@@ -54,7 +54,7 @@ async def connect(root: Path, engine: Engine | None = None, *, factory: EngineFa
                   timeout_s: float = 30.0) -> AsyncIterator[Client]:
     """An in-memory SDK client connected to a Mochi MCP server for ``root``."""
     ws = Workspace(root)
-    server = build_server(ws, EngineProvider(engine, factory), timeout_s=timeout_s)
+    server = build_server(ws, EngineHolder(engine, factory), timeout_s=timeout_s)
     try:
         async with Client(server) as client:
             yield client

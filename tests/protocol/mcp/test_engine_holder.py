@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from mochi_core.config import MochiConfig
-from mochi_mcp.engine_provider import EngineProvider, real_engine_factory
-from mochi_mcp.errors import ModelUnavailable
 from mochi_model.fake import FakeEngine
+from mochi_model.holder import EngineHolder, ModelUnavailable, real_engine_factory
 
 
 @pytest.fixture
@@ -36,8 +35,8 @@ def test_an_explicit_project_adapter_folder_is_loaded_and_named_in_the_progress(
     config = MochiConfig()
     config.model.path = "/models/tiny"
     messages: list[str] = []
-    provider = EngineProvider(factory=real_engine_factory(config, tmp_path, project=str(folder)), description="tiny")
-    provider.get(messages.append)
+    provider = EngineHolder(factory=real_engine_factory(config, tmp_path, project=str(folder)), description="tiny")
+    provider.require(messages.append)
     assert captured[0]["model"] == "/models/tiny"
     ((path, weight),) = captured[0]["adapters"]
     assert path == folder.resolve() and 0 < weight <= 1
@@ -48,13 +47,13 @@ def test_an_explicit_project_adapter_folder_is_loaded_and_named_in_the_progress(
 
 def test_without_adapters_installed_the_base_model_loads_alone(captured: list[dict], tmp_path: Path) -> None:
     messages: list[str] = []
-    EngineProvider(factory=real_engine_factory(MochiConfig(), tmp_path)).get(messages.append)
+    EngineHolder(factory=real_engine_factory(MochiConfig(), tmp_path)).require(messages.append)
     assert captured[0]["adapters"] == []
     assert "adapters: none (base model only)" in messages
 
 
 def test_a_missing_adapter_is_a_model_load_error_that_names_it(captured: list[dict], tmp_path: Path) -> None:
-    provider = EngineProvider(factory=real_engine_factory(MochiConfig(), tmp_path, base=str(tmp_path / "nope")))
+    provider = EngineHolder(factory=real_engine_factory(MochiConfig(), tmp_path, base=str(tmp_path / "nope")))
     with pytest.raises(ModelUnavailable, match="nope"):
-        provider.get()
+        provider.require()
     assert captured == [] and provider.status()["state"] == "failed"

@@ -109,7 +109,7 @@ async def test_the_model_loads_lazily_once_and_reports_progress(shop: Path) -> N
 
     async with connect(shop, factory=factory) as client:
         status = (await client.read_resource("mochi://server/status")).contents[0].text
-        assert '"state": "not loaded"' in status and built == []
+        assert '"state": "none"' in status and built == []
         first = await client.call_tool("complete_code", {"prefix": "x = "}, progress_callback=on_progress)
         again = await client.call_tool("complete_code", {"prefix": "y = "})
         status = (await client.read_resource("mochi://server/status")).contents[0].text
@@ -117,7 +117,7 @@ async def test_the_model_loads_lazily_once_and_reports_progress(shop: Path) -> N
     assert any(m.startswith("loading model") for m in messages)
     assert "adapters: none (base model only)" in messages
     assert any(m.startswith("model loaded") for m in messages)
-    assert '"state": "loaded"' in status and "base model only" in status
+    assert '"state": "ready"' in status and "base model only" in status
 
 
 async def test_a_generation_past_the_time_limit_is_a_timeout_error(shop: Path) -> None:
@@ -130,7 +130,7 @@ async def test_a_generation_past_the_time_limit_is_a_timeout_error(shop: Path) -
 
 
 async def test_preload_loads_in_the_background_and_calls_wait_for_it(shop: Path) -> None:
-    from mochi_mcp.engine_provider import EngineProvider
+    from mochi_model.holder import EngineHolder
 
     release = threading.Event()
 
@@ -138,7 +138,7 @@ async def test_preload_loads_in_the_background_and_calls_wait_for_it(shop: Path)
         assert release.wait(10)
         return FakeEngine("done")
 
-    provider = EngineProvider(factory=factory, description="tiny")
+    provider = EngineHolder(factory=factory, description="tiny")
     thread = provider.preload()
     assert not provider.loaded
     release.set()
@@ -150,12 +150,12 @@ async def test_a_cancelled_call_stops_the_generation_at_its_next_token(shop: Pat
     import anyio
     from mcp.client import Client
 
-    from mochi_mcp.engine_provider import EngineProvider
     from mochi_mcp.server import build_server
     from mochi_mcp.workspace import Workspace
+    from mochi_model.holder import EngineHolder
 
     slow = FakeEngine("x" * 40000, token_delay_s=0.005)
-    provider = EngineProvider(slow)
+    provider = EngineHolder(slow)
     async with Client(build_server(Workspace(shop), provider, timeout_s=60)) as client:
         async with anyio.create_task_group() as tg:
             tg.start_soon(client.call_tool, "complete_code", {"prefix": "x = ", "max_tokens": 4000})

@@ -65,7 +65,7 @@ async def test_index_statistics_and_conventions_are_readable_as_resources(shop: 
     assert conventions.startswith("# Conventions of shop")
     assert "`raise ShopError(...)` (python, 3×)" in conventions
     assert "shop/orders.py:26" in conventions
-    assert status["indexed"] is True and status["model"]["state"] == "loaded"
+    assert status["indexed"] is True and status["model"]["state"] == "ready"
 
 
 async def test_an_example_the_model_does_not_finish_in_time_is_skipped_and_the_patterns_still_come(

@@ -9,11 +9,12 @@ from pathlib import Path
 from mochi_core.config import MochiConfig
 from mochi_index.usage import UsageLog
 from mochi_ls.cache import SuggestionCache
-from mochi_ls.completer import Completer, CompletionInput, document_problem
-from mochi_ls.engine_host import EngineHost
+from mochi_ls.completer import Completer, CompletionInput
 from mochi_ls.index_host import IndexHost
 from mochi_ls.recent import RecentEdits
 from mochi_model.fake import FakeEngine
+from mochi_model.holder import EngineHolder
+from mochi_model.pipeline import document_problem
 from mochi_model.types import CancelToken
 
 TEXT = "def add(a, b):\n    \n\nprint(add(1, 2))\n"
@@ -24,7 +25,7 @@ def _completer(tmp_path: Path, engine: FakeEngine, config: MochiConfig | None = 
                others: dict[str, str] | None = None) -> Completer:
     cfg = config or MochiConfig()
     docs = others or {}
-    return Completer(engine=EngineHost(engine=engine), index=IndexHost(None, cfg), usage=UsageLog(tmp_path),
+    return Completer(engine=EngineHolder(engine=engine), index=IndexHost(None, cfg), usage=UsageLog(tmp_path),
                      cache=SuggestionCache(), recent=RecentEdits(), config=lambda: cfg, text_of=docs.get)
 
 
@@ -98,7 +99,7 @@ def test_a_cancelled_generation_returns_nothing_and_counts_its_cpu_time(tmp_path
 def test_empty_answers_and_missing_engines_give_no_suggestion(tmp_path):
     assert _completer(tmp_path, FakeEngine("   ")).generate(_inp(), CancelToken()) is None
     cfg = MochiConfig()
-    comp = Completer(engine=EngineHost(), index=IndexHost(None, cfg), usage=UsageLog(tmp_path),
+    comp = Completer(engine=EngineHolder(), index=IndexHost(None, cfg), usage=UsageLog(tmp_path),
                      cache=SuggestionCache(), recent=RecentEdits(), config=lambda: cfg)
     assert comp.generate(_inp(), CancelToken()) is None
 
