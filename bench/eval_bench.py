@@ -1,12 +1,12 @@
-"""Completion quality on a real repository: the four `mochi eval` configurations, one table.
+"""Completion quality on a real repository: `mochi eval`'s rows, one table, with the machine's load.
 
-Runs :func:`mochi_model.eval.run.evaluate_repo` (same holes, prompts and engine as `mochi eval`) and
-writes ``bench/results/eval_bench.json`` (summary + the table + the command). With ``--from DIR`` it
-only collects an eval already written to DIR (e.g. one run configuration per process on a busy
-machine, merged), so the numbers quoted are exactly the ones measured.
+Runs ``mochi eval ARGS`` (the same command users run, through the one completion pipeline) and
+copies its summary to ``bench/results/eval_bench[-NAME].json`` with the command, the machine and the
+load average before and after, so every figure quoted can be reproduced with one command. With
+``--from DIR`` it only collects an eval already written to DIR.
 
-    python bench/eval_bench.py --repo REPO --subdir src --data PREPARED --adapter ADAPTER \\
-        --model HF_FOLDER --holes 20 --kinds next_line --label "name version"
+    python bench/eval_bench.py --name openai-agents -- REPO --data PREPARED --adapter ADAPTER \\
+        --compare-model qwen2.5-coder-1.5b --holes 300 --kinds next_line --label "openai-agents 0.1.0" -o OUT
 """
 
 from __future__ import annotations
@@ -15,46 +15,53 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import sys
 from pathlib import Path
 
-OUT = Path(__file__).parent / "results" / "eval_bench.json"
+RESULTS = Path(__file__).parent / "results"
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--from", dest="from_dir", help="collect an existing eval.json from this folder")
     ap.add_argument("--command", default="", help="with --from: the command that produced it (recorded)")
-    ap.add_argument("--repo")
-    ap.add_argument("--subdir", default="")
-    ap.add_argument("--data")
-    ap.add_argument("--adapter", default="")
-    ap.add_argument("--model", default="")
-    ap.add_argument("--holes", type=int, default=300)
-    ap.add_argument("--kinds", default="next_line,span")
-    ap.add_argument("--label", default="")
-    ap.add_argument("--output", default="bench/results/eval_bench_run")
+    ap.add_argument("--name", default="", help="suffix of the results file")
+    ap.add_argument("eval_args", nargs=argparse.REMAINDER, help="-- then the `mochi eval` arguments")
     args = ap.parse_args()
+    load_before = _load()
     if args.from_dir:
-        summary = json.loads((Path(args.from_dir) / "eval.json").read_text())
+        out_dir = Path(args.from_dir)
+        command = args.command
     else:
-        from mochi_core.config import load_config
-        from mochi_model.eval.run import EvalOptions, evaluate_repo
-        from mochi_model.loader import load_engine
+        eval_args = [a for a in args.eval_args if a != "--"] if args.eval_args[:1] == ["--"] else args.eval_args
+        if not eval_args:
+            ap.error("give `mochi eval` arguments after --, or --from DIR")
+        from typer.main import get_command
 
-        cfg, _ = load_config(Path(args.repo))
-        ads = [(Path(args.adapter), 1.0)] if args.adapter else []
-        engine = load_engine(cfg, Path(args.repo), adapters=ads, model=args.model or None)
-        opts = EvalOptions(holes=args.holes, kinds=tuple(args.kinds.split(",")), subdir=args.subdir,
-                           repo_label=args.label)
-        summary = evaluate_repo(engine, Path(args.repo), Path(args.output),
-                                data_dir=Path(args.data) if args.data else None, options=opts)
+        from mochi_cli.app import app
+
+        command = "mochi eval " + shlex.join(eval_args)
+        out_dir = Path(next((eval_args[i + 1] for i, a in enumerate(eval_args) if a in ("-o", "--output")),
+                            "mochi-eval"))
+        try:
+            get_command(app).main(["eval", *eval_args], prog_name="mochi", standalone_mode=False)
+        except SystemExit as exc:
+            if exc.code:
+                raise
+    summary = json.loads((out_dir / "eval.json").read_text())
     print(summary["table"])
-    summary["command"] = args.command or " ".join(["python", *sys.argv])
+    summary["command"] = command or " ".join(["python", *sys.argv])
     summary["machine"] = (f"{platform.machine()} {platform.processor()}; {os.cpu_count()} CPUs; "
-                          f"load average now {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(summary, indent=1))
+                          f"load average before {load_before}, after {_load()}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"eval_bench{'-' + args.name if args.name else ''}.json"
+    out.write_text(json.dumps(summary, indent=1))
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

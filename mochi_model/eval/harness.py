@@ -1,39 +1,51 @@
-"""`mochi eval`: four configurations side by side on held-out files.
+"""`mochi eval` rows: every configuration on the same holes, through the one completion pipeline.
 
-Configurations: ``base`` (no project context, adapters off), ``retrieval`` (index context),
-``adapter`` (the adapter stack at its weights), ``both``. Every configuration sees the same holes
-and the same prompt assembly as live completion (:func:`mochi_model.context.build_fim_request`);
-decoding is greedy, holes are seeded, so a run repeats. Adapters are switched by stack weight
-(0 = off) on one loaded engine, so no configuration pays a reload.
+Each hole is completed by :func:`mochi_model.pipeline.complete_document` — the function the LSP,
+MCP and CLI call — with the project's index, the ``[completion]`` budgets and the engine as
+configured, so a row measures what a user of that configuration gets. Decoding is greedy and holes
+are seeded, so a run repeats. Next-line holes stop decoding after the first line (greedy: it is the
+first line of the user's suggestion); the time budget is off, so a busy machine cannot change a score.
 
-Snippet layout: with ``style="auto"`` the retrieval configuration runs with both the
-comment-prefixed layout and the model's repo-level layout, and the better one (next-line exact
-match, then edit similarity) is used for ``retrieval`` and ``both``; both results are reported.
+Rows (:func:`plan_rows`):
+
+- ``base`` (adapters at weight 0, no retrieval), ``retrieval``;
+- ``adapter:NAME`` for each adapter alone (weight 1), ``stack`` (all at their weights; only with
+  two or more), ``both`` (retrieval + the stack);
+- ``compare:base`` / ``compare:retrieval`` — a plain comparison model on the same holes.
+
+Adapters are switched by stack weight on one loaded engine, so no row pays a reload.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from mochi_core.config import CompletionSection
-from mochi_model.context import build_fim_request
 from mochi_model.eval.holes import Hole
 from mochi_model.eval.metrics import bootstrap_ci, edit_similarity, exact_match, mean, paired_diff_ci
+from mochi_model.pipeline import complete_document
 
 logger = logging.getLogger(__name__)
 
-CONFIGS: list[tuple[str, bool, bool]] = [("base", False, False), ("retrieval", True, False),
-                                         ("adapter", False, True), ("both", True, True)]
+
+@dataclass(frozen=True, kw_only=True)
+class Row:
+    """One configuration: which engine, retrieval on/off, the stack's weights (None: no stack)."""
+
+    name: str
+    retrieval: bool
+    weights: tuple[float, ...] | None = None
+    engine: str = "main"  # main | compare
 
 
 @dataclass(kw_only=True)
 class HoleResult:
     config: str
     kind: str
+    category: str
     path: str
     target: str
     pred: str
@@ -42,132 +54,171 @@ class HoleResult:
     ms: float
 
 
-def _set_adapters(engine: Any, on: bool, weights: list[float]) -> None:
-    if getattr(engine, "adapter_stack", None) is None:
-        return
-    engine.set_adapter_weights(weights if on else [0.0] * len(weights))
+def stack_weights(engine: Any) -> tuple[list[str], list[float]]:
+    """Names and configured weights of the engine's adapter stack ([] and [] without one)."""
+    stack = getattr(engine, "adapter_stack", None)  # fakes and remote engines have none
+    if stack is None:
+        return [], []
+    return list(stack.weights), list(stack.weights.values())
 
 
-def run_holes(engine: Any, holes: list[Hole], files: dict[str, str], *, config: str, retrieval: bool,
-              index: Any, budgets: CompletionSection, style: str, language: str = "python",
-              on_hole: Callable[[], None] | None = None) -> list[HoleResult]:
-    """Complete every hole once with the engine as it is set up now."""
-    if hasattr(engine, "context_format"):
-        engine.context_format = style
-    out = []
-    for h in holes:
-        req = build_fim_request(h.document(files[h.path]), h.cursor, path=h.path, language=language,
-                                index=index if retrieval else None, config=budgets)
-        t0 = time.perf_counter()
-        comp = engine.complete_fim(req.prefix, req.suffix, req.snippets, max_tokens=48 if h.kind == "next_line" else 128,
-                                   multiline=h.kind != "next_line", path=h.path, language=language)
-        ms = comp.total_ms or (time.perf_counter() - t0) * 1000
-        pred = comp.text.split("\n")[0] if h.kind == "next_line" else comp.text
-        out.append(HoleResult(config=config, kind=h.kind, path=h.path, target=h.target, pred=pred,
-                              em=exact_match(pred, h.target), es=edit_similarity(pred, h.target), ms=ms))
+def plan_rows(engine: Any, *, compare: bool = False, only: Sequence[str] = ()) -> list[Row]:
+    """The rows for this engine (and a comparison model), optionally only those named in ``only``."""
+    names, weights = stack_weights(engine)
+    off = tuple(0.0 for _ in weights) if weights else None
+    rows = [Row(name="base", retrieval=False, weights=off), Row(name="retrieval", retrieval=True, weights=off)]
+    for i, name in enumerate(names):
+        rows.append(Row(name=f"adapter:{name}", retrieval=False,
+                        weights=tuple(1.0 if j == i else 0.0 for j in range(len(names)))))
+    if len(names) > 1:
+        rows.append(Row(name="stack", retrieval=False, weights=tuple(weights)))
+    if names:
+        rows.append(Row(name="both", retrieval=True, weights=tuple(weights)))
+    if compare:
+        rows += [Row(name="compare:base", retrieval=False, engine="compare"),
+                 Row(name="compare:retrieval", retrieval=True, engine="compare")]
+    if only:
+        wanted = set(only)
+        rows = [r for r in rows if r.name in wanted or r.name.split(":")[0] in wanted]
+    return rows
+
+
+def run_row(engine: Any, row: Row, holes: list[Hole], categories: list[str], files: dict[str, str], *,
+            index: Any, config: CompletionSection, on_hole: Callable[[], None] | None = None) -> list[HoleResult]:
+    """Complete every hole once with ``row``'s settings (holes in file order, for KV prefix reuse)."""
+    if row.weights is not None:
+        engine.set_adapter_weights(list(row.weights))
+    order = sorted(range(len(holes)), key=lambda i: (holes[i].path, holes[i].cursor))
+    out: list[HoleResult | None] = [None] * len(holes)
+    for i in order:
+        h = holes[i]
+        res = complete_document(engine, h.document(files[h.path]), h.cursor, path=h.path,
+                                index=index if row.retrieval else None, config=config, time_budget_s=None,
+                                max_lines=1 if h.kind == "next_line" else None)
+        pred = res.text
+        out[i] = HoleResult(config=row.name, kind=h.kind, category=categories[i], path=h.path, target=h.target,
+                            pred=pred, em=exact_match(pred, h.target), es=edit_similarity(pred, h.target),
+                            ms=res.completion.total_ms)
         if on_hole:
             on_hole()
+    return [r for r in out if r is not None]
+
+
+def _metrics(rs: list[HoleResult], seed: int) -> dict[str, Any]:
+    em, es = [r.em for r in rs], [r.es for r in rs]
+    lat = sorted(r.ms for r in rs)
+    return {"n": len(rs), "em": mean(em), "em_ci": bootstrap_ci(em, seed=seed), "es": mean(es),
+            "es_ci": bootstrap_ci(es, seed=seed), "latency_ms_mean": mean(lat),
+            "latency_ms_p50": lat[len(lat) // 2] if lat else float("nan")}
+
+
+def compare_rows(a: list[HoleResult], b: list[HoleResult], seed: int = 0) -> dict[str, Any]:
+    """Paired EM difference ``a - b`` per hole kind, overall and per category, with 95 % CIs."""
+    out: dict[str, Any] = {}
+    for kind in sorted({r.kind for r in a}):
+        ak = [r for r in a if r.kind == kind]
+        bk = [r for r in b if r.kind == kind]
+        entry = _diff(ak, bk, seed)
+        entry["categories"] = {c: _diff([r for r in ak if r.category == c], [r for r in bk if r.category == c], seed)
+                               for c in sorted({r.category for r in ak})}
+        out[kind] = entry
     return out
 
 
+def _diff(a: list[HoleResult], b: list[HoleResult], seed: int) -> dict[str, Any]:
+    d, lo, hi = paired_diff_ci([r.em for r in a], [r.em for r in b], seed=seed)
+    verdict = "gain" if lo > 0 else ("loss" if hi < 0 else "inside the noise")
+    return {"n": len(a), "em_gain": d, "ci": (lo, hi), "significant": lo > 0 or hi < 0, "verdict": verdict}
+
+
+def comparison_pairs(names: Sequence[str]) -> list[tuple[str, str]]:
+    """Which rows are compared: every row vs base; the stack vs each adapter; both vs retrieval;
+    both vs the comparison model with retrieval (the headline question)."""
+    pairs = [(n, "base") for n in names if n != "base"]
+    adapters = [n for n in names if n.startswith("adapter:")]
+    top = "stack" if "stack" in names else None
+    if top:
+        pairs += [(top, a) for a in adapters]
+    if "both" in names:
+        pairs.append(("both", "retrieval"))
+        if "compare:retrieval" in names:
+            pairs.append(("both", "compare:retrieval"))
+    if "compare:retrieval" in names and "compare:base" in names:
+        pairs.append(("compare:retrieval", "compare:base"))
+    return [(a, b) for a, b in pairs if a in names and b in names]
+
+
 def summarize(results: dict[str, list[HoleResult]], seed: int = 0) -> dict[str, Any]:
-    """Per configuration and hole kind: EM and ES with 95 % CIs, latency; gains vs base."""
-    out: dict[str, Any] = {"configs": {}, "gains": {}}
+    """Per row and hole kind: EM and ES with 95 % CIs, per category too; paired comparisons."""
+    out: dict[str, Any] = {"configs": {}, "gains": {}, "comparisons": {}}
     for name, rows in results.items():
         per: dict[str, Any] = {}
         for kind in sorted({r.kind for r in rows}):
             rs = [r for r in rows if r.kind == kind]
-            em, es = [r.em for r in rs], [r.es for r in rs]
-            lat = sorted(r.ms for r in rs)
-            per[kind] = {"n": len(rs), "em": mean(em), "em_ci": bootstrap_ci(em, seed=seed),
-                         "es": mean(es), "es_ci": bootstrap_ci(es, seed=seed),
-                         "latency_ms_mean": mean(lat), "latency_ms_p50": lat[len(lat) // 2]}
+            per[kind] = _metrics(rs, seed)
+            per[kind]["categories"] = {c: _metrics([r for r in rs if r.category == c], seed)
+                                       for c in sorted({r.category for r in rs})}
         out["configs"][name] = per
-    base = results.get("base")
-    if base:
-        for name, rows in results.items():
-            if name == "base" or len(rows) != len(base):
-                continue
-            g: dict[str, Any] = {}
-            for kind in sorted({r.kind for r in rows}):
-                a = [r.em for r in rows if r.kind == kind]
-                b = [r.em for r in base if r.kind == kind]
-                d, lo, hi = paired_diff_ci(a, b, seed=seed)
-                g[kind] = {"em_gain": d, "ci": (lo, hi), "significant": lo > 0 or hi < 0,
-                           "verdict": "gain" if lo > 0 else ("loss" if hi < 0 else "inside the noise")}
-            out["gains"][name] = g
+    for a, b in comparison_pairs(list(results)):
+        if len(results[a]) != len(results[b]):
+            continue
+        cmp = compare_rows(results[a], results[b], seed)
+        out["comparisons"][f"{a} vs {b}"] = cmp
+        if b == "base":
+            out["gains"][a] = cmp
     return out
 
 
-def run_eval(engine: Any, files: dict[str, str], holes: list[Hole], *, index: Any,
-             budgets: CompletionSection | None = None, style: str = "auto",
+def _ticker(name: str, total: int, progress: Callable[[str, int, int], None] | None) -> Callable[[], None]:
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress:
+            progress(name, done, total)
+
+    return tick
+
+
+def run_eval(engine: Any, files: dict[str, str], holes: list[Hole], categories: list[str], *, index: Any,
+             config: CompletionSection | None = None, compare_engine: Any = None,
              progress: Callable[[str, int, int], None] | None = None, seed: int = 0,
-             configs: tuple[str, ...] = ("base", "retrieval", "adapter", "both"),
-             previous: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Run the four configurations (plus the style probe) and summarise.
+             only: Sequence[str] = (), previous: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Run every row of :func:`plan_rows` on the same holes and summarise.
 
     Args:
-        engine: an ``Engine``; adapters are toggled through ``set_adapter_weights`` when it has a stack.
+        engine: the engine with the adapter stack under test (weights restored afterwards).
         files: ``{path: text}`` of the repository (holes point into these).
         holes: from :func:`mochi_model.eval.holes.sample_holes` on held-out files.
-        index: ``ProjectIndex``/``LocalIndex`` for the retrieval configurations.
-        style: ``repo`` | ``comment`` | ``auto`` (measure both, keep the better).
-        progress: ``(config, done, total)`` callback.
-        configs: which configurations to run now.
-        previous: ``per_hole`` rows of an earlier run on the same holes; their configurations are
-            reused (so base/retrieval can run while the adapter is still training).
+        categories: one per hole (:func:`mochi_model.eval.categories.categorize`).
+        index: the project's index built without the held-out files (retrieval rows).
+        config: the ``[completion]`` section users run with.
+        compare_engine: a plain comparison model (``compare:*`` rows), or None.
+        progress: ``(row, done, total)`` callback.
+        only: run only these rows (``adapter`` matches every ``adapter:*`` row).
+        previous: ``per_hole`` rows of an earlier run on the same holes; their rows are reused.
 
     Returns:
-        The summary dict (``configs``, ``gains``, ``style``, ``per_hole``).
+        The summary dict (``configs``, ``gains``, ``comparisons``, ``rows``, ``per_hole``).
     """
-    budgets = budgets or CompletionSection()
-    stack = getattr(engine, "adapter_stack", None)
-    weights = list(stack.weights.values()) if stack is not None else []
+    cfg = config or CompletionSection()
+    _, weights = stack_weights(engine)
     results: dict[str, list[HoleResult]] = {}
-    for row in previous or []:
-        results.setdefault(row["config"], []).append(HoleResult(**row))
-    style_scores: dict[str, Any] = {}
-    for st in ("repo", "comment"):
-        nl = [r for r in results.get(f"retrieval[{st}]", []) if r.kind == "next_line"]
-        if nl:
-            style_scores[st] = {"em": mean([r.em for r in nl]), "es": mean([r.es for r in nl])}
-
-    def go(name: str, retrieval: bool, adapter: bool, st: str) -> list[HoleResult]:
-        _set_adapters(engine, adapter, weights)
-        done = [0]
-
-        def tick() -> None:
-            done[0] += 1
-            if progress:
-                progress(name, done[0], len(holes))
-
-        return run_holes(engine, holes, files, config=name, retrieval=retrieval, index=index, budgets=budgets,
-                         style=st, on_hole=tick)
-
-    plain = "repo" if style == "auto" else style
-    if "base" in configs and "base" not in results:
-        results["base"] = go("base", False, False, plain)
-    chosen = style
-    if "retrieval" in configs and style == "auto":
-        for st in ("repo", "comment"):
-            if f"retrieval[{st}]" not in results:
-                results[f"retrieval[{st}]"] = go(f"retrieval[{st}]", True, False, st)
-            nl = [r for r in results[f"retrieval[{st}]"] if r.kind == "next_line"] or results[f"retrieval[{st}]"]
-            style_scores[st] = {"em": mean([r.em for r in nl]), "es": mean([r.es for r in nl])}
-    if style == "auto":
-        chosen = max(style_scores, key=lambda s: (style_scores[s]["em"], style_scores[s]["es"])) if style_scores else "repo"
-        if f"retrieval[{chosen}]" in results:
-            results["retrieval"] = [HoleResult(**{**r.__dict__, "config": "retrieval"}) for r in results[f"retrieval[{chosen}]"]]
-    elif "retrieval" in configs:
-        results["retrieval"] = go("retrieval", True, False, style)
-    if stack is not None:
-        if "adapter" in configs:
-            results["adapter"] = go("adapter", False, True, plain)
-        if "both" in configs:
-            results["both"] = go("both", True, True, chosen)
-    _set_adapters(engine, True, weights)
-    summary = summarize({k: v for k, v in results.items() if not k.startswith("retrieval[")}, seed=seed)
-    summary["style"] = {"chosen": chosen, "measured": style_scores}
-    summary["per_hole"] = [r.__dict__ for name, rows in results.items() if name != "retrieval" or style != "auto"
-                           for r in rows]
+    for rec in previous or []:
+        results.setdefault(rec["config"], []).append(HoleResult(**rec))
+    rows = plan_rows(engine, compare=compare_engine is not None, only=only)
+    try:
+        for row in rows:
+            if row.name in results:
+                continue
+            tick = _ticker(row.name, len(holes), progress)
+            eng = compare_engine if row.engine == "compare" else engine
+            results[row.name] = run_row(eng, row, holes, categories, files, index=index, config=cfg, on_hole=tick)
+    finally:
+        if weights:
+            engine.set_adapter_weights(weights)
+    summary = summarize(results, seed=seed)
+    summary["rows"] = [r.name for r in rows if r.name in results]
+    summary["per_hole"] = [r.__dict__ for rs in results.values() for r in rs]
     return summary

@@ -6,45 +6,95 @@ import json
 from pathlib import Path
 from typing import Any
 
-ORDER = ("base", "retrieval", "adapter", "both")
+CATEGORY_LABELS = {"cross_file": "cross-file", "in_file": "in-file", "docstring": "docstring"}
 
 
 def _pct(x: float) -> str:
     return f"{100 * x:5.1f}"
 
 
-def table_rows(summary: dict[str, Any]) -> list[list[str]]:
-    """Rows ``[config, nl EM [CI], nl ES, span EM [CI], span ES, p50 ms, gain vs base]``."""
+def _em_ci(m: dict[str, Any]) -> str:
+    lo, hi = m["em_ci"]
+    return f"{_pct(m['em'])} [{_pct(lo)},{_pct(hi)}]"
+
+
+def _gain(g: dict[str, Any] | None) -> str:
+    if g is None:
+        return ""
+    lo, hi = g["ci"]
+    return f"{100 * g['em_gain']:+.1f} [{100 * lo:+.1f},{100 * hi:+.1f}] {g['verdict']}"
+
+
+def _categories(summary: dict[str, Any]) -> list[str]:
+    counts = summary.get("meta", {}).get("categories") or {}
+    names = {c for per in summary["configs"].values() for c in per.get("next_line", {}).get("categories", {})}
+    return [c for c in CATEGORY_LABELS if c in names or c in counts]
+
+
+def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Header and one row per configuration, in run order."""
+    cats = _categories(summary)
+    kinds = sorted({k for per in summary["configs"].values() for k in per})
+    header = ["config"]
+    if "next_line" in kinds:
+        header += ["next-line EM % [95% CI]"]
+        for c in cats:
+            n = next((per["next_line"]["categories"][c]["n"] for per in summary["configs"].values()
+                      if c in per.get("next_line", {}).get("categories", {})), 0)
+            header.append(f"{CATEGORY_LABELS[c]} EM (n={n})")
+        header += ["next-line ES"]
+    if "span" in kinds:
+        header += ["span EM % [95% CI]", "span ES"]
+    header += ["p50 ms", "next-line EM vs base [95% CI]"]
+    if "cross_file" in cats:
+        header.append("cross-file EM vs base")
     rows = []
-    for name in ORDER:
+    for name in summary.get("rows") or list(summary["configs"]):
         per = summary["configs"].get(name)
         if per is None:
             continue
         row = [name]
-        for kind in ("next_line", "span"):
-            m = per.get(kind)
-            if m is None:
-                row += ["-", "-"]
-                continue
-            lo, hi = m["em_ci"]
-            row += [f"{_pct(m['em'])} [{_pct(lo)},{_pct(hi)}]", _pct(m["es"])]
-        lat = [m["latency_ms_p50"] for m in per.values()]
-        row.append(f"{sorted(lat)[len(lat) // 2]:.0f}")
+        nl = per.get("next_line")
+        if "next_line" in kinds:
+            row.append(_em_ci(nl) if nl else "-")
+            for c in cats:
+                m = (nl or {}).get("categories", {}).get(c)
+                row.append(_pct(m["em"]).strip() if m else "-")
+            row.append(_pct(nl["es"]) if nl else "-")
+        if "span" in kinds:
+            sp = per.get("span")
+            row += [_em_ci(sp) if sp else "-", _pct(sp["es"]) if sp else "-"]
+        lat = sorted(m["latency_ms_p50"] for m in per.values())
+        row.append(f"{lat[len(lat) // 2]:.0f}")
         g = summary.get("gains", {}).get(name, {}).get("next_line")
-        row.append("" if g is None else f"{100 * g['em_gain']:+.1f} ({g['verdict']})")
+        row.append(_gain(g))
+        if "cross_file" in cats:
+            row.append(_gain((g or {}).get("categories", {}).get("cross_file")))
         rows.append(row)
-    return rows
+    return header, rows
 
 
-HEADER = ["config", "next-line EM % [95% CI]", "next-line ES", "span EM % [95% CI]", "span ES", "p50 ms",
-          "next-line EM gain vs base"]
+def comparison_lines(summary: dict[str, Any]) -> list[str]:
+    """One line per compared pair (next-line EM, overall and cross-file)."""
+    out = []
+    for pair, cmp in summary.get("comparisons", {}).items():
+        g = cmp.get("next_line")
+        if g is None or pair.endswith(" vs base"):
+            continue
+        cross = g.get("categories", {}).get("cross_file")
+        out.append(f"{pair}: next-line EM {_gain(g)}" + (f"; cross-file {_gain(cross)}" if cross else ""))
+    return out
 
 
 def render_table(summary: dict[str, Any]) -> str:
-    rows = [HEADER, *table_rows(summary)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
+    header, body = table_rows(summary)
+    rows = [header, *body]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    extra = comparison_lines(summary)
+    if extra:
+        lines += ["", "paired comparisons (EM points, 95% CI):", *(f"  {x}" for x in extra)]
     return "\n".join(lines)
 
 
@@ -70,22 +120,32 @@ def plot(summary: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [n for n in ORDER if n in summary["configs"]]
+    names = [n for n in summary.get("rows") or list(summary["configs"]) if n in summary["configs"]]
+    # one bar group per row: next-line overall, then each category, then span
+    series: list[tuple[str, str, str | None]] = []
     kinds = sorted({k for n in names for k in summary["configs"][n]})
-    fig, ax = plt.subplots(figsize=(7, 3.8))
-    width = 0.8 / max(1, len(kinds))
-    for j, kind in enumerate(kinds):
+    if "next_line" in kinds:
+        series.append(("next-line", "next_line", None))
+        series += [(CATEGORY_LABELS[c], "next_line", c) for c in _categories(summary)]
+    if "span" in kinds:
+        series.append(("span", "span", None))
+    fig, ax = plt.subplots(figsize=(max(7, 1.3 * len(names) + 2), 4))
+    width = 0.8 / max(1, len(series))
+    for j, (label, kind, cat) in enumerate(series):
         xs, ys, err = [], [], [[], []]
         for i, n in enumerate(names):
             m = summary["configs"][n].get(kind)
+            if m is not None and cat is not None:
+                m = m.get("categories", {}).get(cat)
             if m is None:
                 continue
             xs.append(i + j * width)
             ys.append(100 * m["em"])
             err[0].append(100 * (m["em"] - m["em_ci"][0]))
             err[1].append(100 * (m["em_ci"][1] - m["em"]))
-        ax.bar(xs, ys, width, yerr=err, capsize=3, label=kind.replace("_", "-"))
-    ax.set_xticks([i + width * (len(kinds) - 1) / 2 for i in range(len(names))], names)
+        ax.bar(xs, ys, width, yerr=err, capsize=3, label=label)
+    ax.set_xticks([i + width * (len(series) - 1) / 2 for i in range(len(names))], names, rotation=20,
+                  ha="right")
     ax.set_ylabel("exact match % (95% CI)")
     title = summary.get("meta", {}).get("repo", "")
     ax.set_title(f"mochi eval {title}".strip())

@@ -1,9 +1,11 @@
-"""The whole `mochi eval` run: held-out files → holes → four configurations → table, JSON, PNG.
+"""The whole `mochi eval` run: held-out files → holes → categories → every row → table, JSON, PNG.
 
 Test files come from ``dataset.json`` of a `mochi prepare` run when given (so eval never scores
-files the adapter was trained on), else from the same seeded by-file split. Retrieval uses the
-project's LanceDB index when one exists (``index="project"``), or an in-memory index over the
-repository (``index="local"``); either way the hole's own file is never retrieved.
+files the adapter was trained on), else from the same seeded by-file split. Retrieval uses a real
+project index (tree-sitter + LanceDB, the one the servers read) built from the repository *without*
+the held-out files: they are copied out to ``OUT/project`` and indexed there, so a hole's own file
+and the other held-out files are never retrieved. Budgets are the repository's ``[completion]``
+settings, the ones its users run with.
 """
 
 from __future__ import annotations
@@ -11,16 +13,16 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mochi_core.config import CompletionSection
+from mochi_core.config import MochiConfig, load_config
 from mochi_core.errors import MochiError
 from mochi_model.data.filters import content_reason, path_reason
-from mochi_model.data.local_index import LocalIndex
 from mochi_model.data.prepare import collect_files
 from mochi_model.data.split import split_files
+from mochi_model.eval.categories import categorize, definitions_by_name
 from mochi_model.eval.harness import run_eval
 from mochi_model.eval.holes import sample_holes
 from mochi_model.eval.report import render_table, write_outputs
@@ -37,61 +39,85 @@ class EvalOptions:
     holes: int = 300  # per hole kind
     kinds: tuple[str, ...] = ("next_line", "span")
     seed: int = 0
-    style: str = "auto"
-    index: str = "local"  # local | project
     subdir: str = ""
-    configs: tuple[str, ...] = ("base", "retrieval", "adapter", "both")
-    budgets: CompletionSection = field(default_factory=lambda: CompletionSection(
-        prefix_tokens=512, suffix_tokens=128, context_tokens=512))
+    only: tuple[str, ...] = ()  # rows to run (default: all of them)
     repo_label: str = ""  # "name version" shown in the output
 
 
-def held_out(root: Path, data_dir: Path | None, subdir: str, seed: int) -> tuple[dict[str, str], list[str], dict[str, Any]]:
-    files = collect_files(root, subdir)
+def held_out(root: Path, data_dir: Path | None, seed: int) -> tuple[dict[str, str], list[str], dict[str, Any]]:
+    """All source files, the held-out test paths, and where the split came from."""
+    files = collect_files(root)
     meta: dict[str, Any] = {}
     if data_dir is not None and (Path(data_dir) / "dataset.json").exists():
         ds = json.loads((Path(data_dir) / "dataset.json").read_text(encoding="utf-8"))
         test = [p for p in ds["split_files"]["test"] if p in files]
-        meta = {"dataset": str(data_dir), "budgets": ds.get("budgets")}
+        meta = {"dataset": str(data_dir)}
     else:
         usable = {p: t for p, t in files.items() if not (path_reason(p) or content_reason(t))}
         test = split_files(usable, seed=seed)["test"]
-    if not test:
-        raise EvalError(f"no held-out test files under {root}; prepare data first or add files")
     return files, test, meta
 
 
+def build_eval_index(files: dict[str, str], test: list[str], folder: Path, config: MochiConfig) -> Any:
+    """A real ``ProjectIndex`` over ``files`` minus ``test``, rooted at ``folder`` (incremental on reruns)."""
+    from mochi_index import ProjectIndex
+
+    folder.mkdir(parents=True, exist_ok=True)
+    keep = set(files) - set(test)
+    for p in folder.rglob("*"):  # files held out now but copied by an earlier run
+        rel = p.relative_to(folder).as_posix()
+        if p.is_file() and not rel.startswith(".mochi/") and rel not in keep:
+            p.unlink()
+    for rel in sorted(keep):
+        dest = folder / rel
+        if not dest.exists() or dest.read_text(encoding="utf-8", errors="replace") != files[rel]:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_text(files[rel], encoding="utf-8")
+    index = ProjectIndex.open(folder, config=config)
+    index.update()
+    return index
+
+
 def evaluate_repo(engine: Any, root: Path, out_dir: Path, *, data_dir: Path | None = None,
-                  options: EvalOptions | None = None, previous: Path | None = None,
-                  progress: Any = None) -> dict[str, Any]:
-    """Run the eval and write ``eval.json``, ``holes.jsonl``, ``eval.png`` to ``out_dir``."""
+                  options: EvalOptions | None = None, compare_engine: Any = None, previous: Path | None = None,
+                  progress: Any = None, config: MochiConfig | None = None) -> dict[str, Any]:
+    """Run the eval and write ``eval.json``, ``holes.jsonl``, ``eval.png`` to ``out_dir``.
+
+    Raises:
+        EvalError: no held-out files, or no completable lines in them.
+    """
     opts = options or EvalOptions()
     root = Path(root)
-    files, test, meta = held_out(root, data_dir, opts.subdir, opts.seed)
-    budgets = opts.budgets
-    if meta.get("budgets"):
-        budgets = CompletionSection(**{**budgets.__dict__, **meta["budgets"]})
-    test_files = {p: files[p] for p in test}
+    cfg = config or load_config(root)[0]
+    files, test, meta = held_out(root, data_dir, opts.seed)
+    scored = [p for p in test if not opts.subdir or p.startswith(opts.subdir.rstrip("/") + "/")]
+    if not scored:
+        raise EvalError(f"no held-out test files under {root / opts.subdir}; prepare data first or add files")
+    test_files = {p: files[p] for p in scored}
     holes = [h for kind in opts.kinds for h in sample_holes(test_files, opts.holes, kind=kind, seed=opts.seed)]
     if not holes:
         raise EvalError("the held-out files have no completable lines")
-    if opts.index == "project":
-        from mochi_index import ProjectIndex
-
-        index: Any = ProjectIndex.open(root, create=False)
-    else:
-        index = LocalIndex(files)
+    t0 = time.perf_counter()
+    index = build_eval_index(files, test, Path(out_dir) / "project", cfg)
+    categories = categorize(holes, files, definitions_by_name(index.iter_symbols()))
     prev_rows = None
     if previous is not None and Path(previous).exists():
         prev_rows = [json.loads(ln) for ln in Path(previous).read_text(encoding="utf-8").splitlines() if ln.strip()]
-    t0 = time.perf_counter()
-    summary = run_eval(engine, files, holes, index=index, budgets=budgets, style=opts.style, seed=opts.seed,
-                       progress=progress, configs=opts.configs, previous=prev_rows)
+    try:
+        summary = run_eval(engine, files, holes, categories, index=index, config=cfg.completion,
+                           compare_engine=compare_engine, progress=progress, seed=opts.seed, only=opts.only,
+                           previous=prev_rows)
+    finally:
+        index.close()
     summary["meta"] = {
-        "repo": opts.repo_label or root.resolve().name, "model": getattr(engine, "model_id", ""),
-        "test_files": len(test), "holes": {k: sum(h.kind == k for h in holes) for k in opts.kinds},
-        "seed": opts.seed, "index": opts.index, "seconds": round(time.perf_counter() - t0, 1),
-        "budgets": budgets.__dict__, **meta,
+        "repo": opts.repo_label or root.resolve().name, "model": engine.model_id,
+        "compare_model": compare_engine.model_id if compare_engine is not None else "",
+        "test_files": len(scored), "holes": {k: sum(h.kind == k for h in holes) for k in opts.kinds},
+        "categories": {c: categories.count(c) for c in sorted(set(categories))},
+        "seed": opts.seed, "seconds": round(time.perf_counter() - t0, 1),
+        "budgets": {k: getattr(cfg.completion, k) for k in ("prefix_tokens", "suffix_tokens", "context_tokens",
+                                                              "max_tokens", "multiline")},
+        "context_format": getattr(engine, "context_format", ""), **meta,
     }
     summary["table"] = render_table(summary)
     write_outputs(summary, out_dir)

@@ -53,27 +53,38 @@ def test_two_process_data_parallel_training_with_torchrun(prepared, tiny_model_d
     assert (out / "adapters.safetensors").exists()
 
 
-def test_mochi_eval_prints_the_four_configurations_and_writes_its_files(prepared, tiny_model_dir, tmp_path):
+def test_mochi_eval_prints_every_row_with_categories_and_writes_its_files(prepared, tiny_model_dir, tmp_path):
     repo, data = prepared
-    adapter = tmp_path / "adapter"
-    _run([*MOCHI, "train", "project", "--data", str(data), "--output", str(adapter), "--model", str(tiny_model_dir),
-          "--max-steps", "4", "--eval-every", "4", "--batch-size", "1", "--rank", "4", "--alpha", "8"], cwd=tmp_path)
+    adapters = []
+    for name in ("team", "minirepo"):
+        folder = tmp_path / name
+        _run([*MOCHI, "train", "project", "--data", str(data), "--output", str(folder), "--model", str(tiny_model_dir),
+              "--max-steps", "2", "--eval-every", "2", "--batch-size", "1", "--rank", "4", "--alpha", "8",
+              "--name", name], cwd=tmp_path)
+        adapters.append(folder)
     out_dir = tmp_path / "eval"
-    proc = _run([*MOCHI, "eval", "--repo", str(repo), "--data", str(data), "--adapter", f"{adapter}:1.0",
-                 "--model", str(tiny_model_dir), "--holes", "4", "--output", str(out_dir), "--label", "minirepo 0"],
-                cwd=tmp_path)
-    rows = [ln.split()[0] for ln in proc.stdout.splitlines()]
-    for name in ("base", "retrieval", "adapter", "both"):
+    proc = _run([*MOCHI, "eval", str(repo), "--data", str(data), "--adapter", f"{adapters[0]}:0.3",
+                 "--adapter", f"{adapters[1]}:0.7", "--model", str(tiny_model_dir), "--compare-model",
+                 str(tiny_model_dir), "--holes", "4", "--output", str(out_dir), "--label", "minirepo 0"], cwd=tmp_path)
+    rows = [ln.split()[0] for ln in proc.stdout.splitlines() if ln.strip()]
+    expected = ["base", "retrieval", "adapter:team", "adapter:minirepo", "stack", "both", "compare:base",
+                "compare:retrieval"]
+    for name in expected:
         assert name in rows
+    assert "stack vs adapter:team" in proc.stdout and "both vs compare:retrieval" in proc.stdout
     summary = json.loads((out_dir / "eval.json").read_text())
-    assert set(summary["configs"]) == {"base", "retrieval", "adapter", "both"}
+    assert summary["rows"] == expected
     assert summary["meta"]["holes"] == {"next_line": 4, "span": 4}
-    assert set(summary["style"]["measured"]) == {"repo", "comment"}
-    for name in ("retrieval", "adapter", "both"):
+    assert sum(summary["meta"]["categories"].values()) == 8
+    for name in expected[1:]:
         assert summary["gains"][name]["next_line"]["verdict"] in ("gain", "loss", "inside the noise")
     holes = [json.loads(ln) for ln in (out_dir / "holes.jsonl").read_text().splitlines()]
     test_files = json.loads((data / "dataset.json").read_text())["split_files"]["test"]
     assert {h["path"] for h in holes} <= set(test_files)
+    assert {h["category"] for h in holes} <= {"cross_file", "in_file", "docstring"}
+    # the eval's index holds the repository without the held-out files
+    indexed = {p.relative_to(out_dir / "project").as_posix() for p in (out_dir / "project").rglob("*.py")}
+    assert indexed and not indexed & set(test_files)
     assert (out_dir / "eval.png").stat().st_size > 1000
 
 

@@ -37,13 +37,17 @@ def test_a_gain_inside_the_noise_is_reported_as_such_and_a_clear_gain_is_not():
     assert lo <= 0 <= hi
 
     def rows(name, ems):
-        return [HoleResult(config=name, kind="next_line", path="p", target="t", pred="p", em=e, es=e, ms=1.0)
-                for e in ems]
+        return [HoleResult(config=name, kind="next_line", category="cross_file" if i % 2 else "in_file", path="p",
+                           target="t", pred="p", em=e, es=e, ms=1.0) for i, e in enumerate(ems)]
 
     s = summarize({"base": rows("base", base), "retrieval": rows("retrieval", noisy), "both": rows("both", clear)})
     assert s["gains"]["retrieval"]["next_line"]["verdict"] == "inside the noise"
     assert s["gains"]["both"]["next_line"]["verdict"] == "gain"
     assert s["configs"]["both"]["next_line"]["em"] == 0.4
+    cats = s["configs"]["both"]["next_line"]["categories"]
+    assert cats["in_file"]["n"] == cats["cross_file"]["n"] == 25 and cats["in_file"]["em"] == 10 / 25
+    assert s["gains"]["both"]["next_line"]["categories"]["in_file"]["verdict"] == "gain"
+    assert s["comparisons"]["both vs retrieval"]["next_line"]["verdict"] == "gain"
 
 
 def test_holes_are_seeded_and_spread_over_every_file():
@@ -55,3 +59,45 @@ def test_holes_are_seeded_and_spread_over_every_file():
         assert files[h.path][h.cursor:h.end] == h.target and "\n" not in h.target
     spans = sample_holes(files, 5, kind="span", seed=0)
     assert all(h.target.count("\n") >= 1 for h in spans)
+
+
+def test_rows_cover_each_adapter_alone_the_stack_both_and_the_comparison_model():
+    from types import SimpleNamespace
+
+    from mochi_model.eval.harness import comparison_pairs, plan_rows
+
+    stack = SimpleNamespace(weights={"team": 0.3, "shop": 0.7})
+    rows = plan_rows(SimpleNamespace(adapter_stack=stack), compare=True)
+    by_name = {r.name: r for r in rows}
+    assert list(by_name) == ["base", "retrieval", "adapter:team", "adapter:shop", "stack", "both", "compare:base",
+                             "compare:retrieval"]
+    assert by_name["base"].weights == (0.0, 0.0) and by_name["adapter:shop"].weights == (0.0, 1.0)
+    assert by_name["stack"].weights == (0.3, 0.7) and by_name["both"].retrieval
+    assert by_name["compare:retrieval"].engine == "compare" and by_name["compare:retrieval"].weights is None
+    pairs = comparison_pairs(list(by_name))
+    assert ("stack", "adapter:team") in pairs and ("stack", "adapter:shop") in pairs
+    assert ("both", "compare:retrieval") in pairs and ("adapter:team", "base") in pairs
+    single = [r.name for r in plan_rows(SimpleNamespace(adapter_stack=SimpleNamespace(weights={"shop": 1.0})))]
+    assert single == ["base", "retrieval", "adapter:shop", "both"]
+    assert [r.name for r in plan_rows(SimpleNamespace(adapter_stack=None))] == ["base", "retrieval"]
+    assert [r.name for r in plan_rows(SimpleNamespace(adapter_stack=stack), only=("adapter",))] == \
+        ["adapter:team", "adapter:shop"]
+
+
+def test_holes_are_categorised_cross_file_in_file_and_docstring():
+    from mochi_model.eval.categories import categorize
+    from mochi_model.eval.holes import Hole
+
+    text = ('"""Module doc."""\nfrom shop.pricing import tax\n\n\ndef total(x):\n    """Sum with tax.\n\n'
+            '    More words here.\n    """\n    y = compute_discount(x)\n    z = y + 1\n    return tax(z)\n')
+    lines = text.split("\n")
+
+    def hole(i):
+        start = sum(len(x) + 1 for x in lines[:i])
+        line = lines[i]
+        cursor = start + len(line) - len(line.lstrip())
+        return Hole(kind="next_line", path="a.py", cursor=cursor, end=start + len(line), target=line.strip())
+
+    defined = {"compute_discount": {"shop/discounts.py"}, "tax": {"shop/pricing.py"}, "total": {"a.py"}}
+    holes = [hole(7), hole(9), hole(10), hole(11)]
+    assert categorize(holes, {"a.py": text}, defined) == ["docstring", "cross_file", "in_file", "in_file"]
