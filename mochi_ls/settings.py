@@ -14,8 +14,10 @@ from typing import Any
 
 from mochi_core.config import MochiConfig, config_from_dict
 
-# Keys that are not config but server switches (handled by the server itself).
-SERVER_ONLY_KEYS = ("trace",)
+# Keys that are not config but server switches (handled by the server itself), and the editor
+# extension's own settings (VS Code's mochi.enable / mochi.command), which a client that sends its
+# whole settings section includes.
+SERVER_ONLY_KEYS = ("trace", "enable", "command")
 
 
 def _snake(key: str) -> str:

@@ -4,7 +4,7 @@
 export type Settings = Record<string, unknown>;
 
 /** Settings that configure the extension itself, not the server. */
-const CLIENT_ONLY = new Set(["command"]);
+export const CLIENT_ONLY = new Set(["command", "enable"]);
 
 /**
  * Build `{ completion: { maxTokens: 64 }, server: {...}, model: {...}, adapters: [...] }` from a
@@ -52,6 +52,6 @@ export function serverCommand(setting: unknown): { command: string; args: string
 /** The keys of `package.json` contributes.configuration, without the `mochi.` prefix. */
 export const SETTING_KEYS = [
   "model.preset", "model.path", "model.backend", "adapters",
-  "completion.maxTokens", "completion.multiline", "completion.debounceMs",
+  "completion.maxTokens", "completion.multiline", "completion.debounceMs", "completion.timeBudgetMs",
   "server.enabledLanguages", "server.indexOnStart", "server.logUsage",
 ];

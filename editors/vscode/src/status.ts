@@ -1,7 +1,9 @@
 // Status-bar text for the `mochi/status` notifications the server sends. Pure: no `vscode` import.
 
 export interface ServerStatus {
-  state?: string; // none | loading | ready | failed | indexing | indexed
+  // From the server: none | loading | ready | failed | indexing | indexed. From the extension itself:
+  // starting | disabled (mochi.enable is off) | missing (no server executable) | error (it did not start).
+  state?: string;
   detail?: string;
   model?: string;
   latency_ms?: number;
@@ -42,6 +44,17 @@ export class StatusModel {
   }
 
   view(): StatusView {
+    if (this.state === "disabled") {
+      return { text: "$(circle-slash) Mochi off", tooltip: "Mochi is disabled. Click to enable it.", error: false };
+    }
+    if (this.state === "missing" || this.state === "error") {
+      const what = this.state === "missing" ? "not installed" : "server error";
+      return {
+        text: `$(error) Mochi: ${what}`,
+        tooltip: `${this.detail || "The Mochi server did not start."}\nClick to disable Mochi.`,
+        error: true,
+      };
+    }
     const parts: string[] = [];
     let icon = "$(sparkle)";
     if (this.state === "loading") {
@@ -65,6 +78,7 @@ export class StatusModel {
       `Mochi: ${this.state}${this.detail && this.state === "failed" ? ` — ${this.detail}` : ""}`,
       this.model ? `model: ${this.model}` : "",
       this.latency !== undefined ? `last suggestion: ${this.latency.toFixed(0)} ms` : "",
+      "Click to disable Mochi.",
     ].filter(Boolean).join("\n");
     return { text, tooltip, error: this.state === "failed" };
   }

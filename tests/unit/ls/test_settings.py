@@ -43,3 +43,14 @@ def test_only_model_settings_change_the_model_signature():
     d, _ = settings_to_config({"adapters": [{"name": "team", "weight": 0.5}]}, a)
     assert model_signature(a) == model_signature(b)
     assert model_signature(a) != model_signature(c) and model_signature(a) != model_signature(d)
+
+
+def test_the_vscode_time_budget_setting_becomes_completion_time_budget_ms():
+    cfg, problems = settings_to_config({"mochi": {"completion": {"timeBudgetMs": 5000}}}, MochiConfig())
+    assert problems == [] and cfg.completion.time_budget_ms == 5000
+
+
+def test_the_extensions_own_settings_in_a_whole_settings_section_are_not_reported_as_unknown():
+    sent = {"mochi": {"enable": True, "command": ["mochi", "lsp", "--stdio"], "completion": {"timeBudgetMs": 900}}}
+    cfg, problems = settings_to_config(sent, MochiConfig())
+    assert problems == [] and cfg.completion.time_budget_ms == 900

@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { SETTING_KEYS, serverCommand, toServerSettings } from "../settings";
+import { CLIENT_ONLY, SETTING_KEYS, serverCommand, toServerSettings } from "../settings";
 
 test("dotted settings become the nested object the server reads", () => {
   const out = toServerSettings({
@@ -19,7 +19,7 @@ test("dotted settings become the nested object the server reads", () => {
 });
 
 test("unset values and client-only settings are not sent", () => {
-  assert.deepEqual(toServerSettings({ command: ["x"], "model.path": undefined, "model.preset": null }), {});
+  assert.deepEqual(toServerSettings({ command: ["x"], enable: false, "model.path": undefined, "model.preset": null }), {});
 });
 
 test("nested objects merge with dotted keys instead of replacing them", () => {
@@ -36,5 +36,18 @@ test("the server command falls back to mochi lsp --stdio when the setting is unu
 test("every forwarded setting is declared in package.json and the other way round", () => {
   const pkg = JSON.parse(readFileSync(join(__dirname, "..", "..", "package.json"), "utf8"));
   const declared = Object.keys(pkg.contributes.configuration.properties).map((k) => k.replace(/^mochi\./, ""));
-  assert.deepEqual([...declared].filter((k) => k !== "command").sort(), [...SETTING_KEYS].sort());
+  assert.deepEqual([...declared].filter((k) => !CLIENT_ONLY.has(k)).sort(), [...SETTING_KEYS].sort());
+});
+
+test("the time budget setting reaches the server as completion.timeBudgetMs (time_budget_ms)", () => {
+  assert.ok(SETTING_KEYS.includes("completion.timeBudgetMs"));
+  assert.deepEqual(toServerSettings({ "completion.timeBudgetMs": 5000 }), { completion: { timeBudgetMs: 5000 } });
+});
+
+test("the enable setting, the toggle command and the status-bar click are declared", () => {
+  const pkg = JSON.parse(readFileSync(join(__dirname, "..", "..", "package.json"), "utf8"));
+  assert.equal(pkg.contributes.configuration.properties["mochi.enable"].default, true);
+  assert.ok(pkg.contributes.commands.some((c: { command: string }) => c.command === "mochi.toggle"));
+  const ext = readFileSync(join(__dirname, "..", "..", "src", "extension.ts"), "utf8");
+  assert.match(ext, /statusItem\.command = "mochi\.toggle"/);
 });

@@ -24,3 +24,12 @@ test("a model that failed to load is an error with the reason in the tooltip", (
   assert.match(view.text, /model failed/);
   assert.match(view.tooltip, /no such file/);
 });
+
+test("disabled, missing and not-started states are shown without a spinner", () => {
+  assert.equal(new StatusModel().update({ state: "disabled" }).text, "$(circle-slash) Mochi off");
+  const missing = new StatusModel().update({ state: "missing", detail: 'Mochi: "mochi" is not on PATH' });
+  assert.equal(missing.error, true);
+  assert.equal(missing.text, "$(error) Mochi: not installed");
+  assert.match(missing.tooltip, /not on PATH/);
+  assert.equal(new StatusModel().update({ state: "error", detail: "x" }).error, true);
+});
