@@ -84,6 +84,13 @@ def test_a_model_that_fails_to_load_is_one_error_notification_and_a_failed_statu
     assert len(errors) == 1 and "no such file: /m.gguf" in errors[0]["msg"]
 
 
+def test_the_statusline_shows_indexing_while_the_workspace_is_indexed(fixture_project, tmp_path):
+    result, _ = run_nvim(fixture_project, tmp_path, "indexing")
+    assert result["finished"], result
+    assert any("indexing" in line for line in result["statuslines"]), result["statuslines"]
+    assert "indexing" not in result["statuslines"][-1]
+
+
 def test_a_mid_line_suggestion_is_never_drawn_at_the_end_of_the_line(fixture_project, tmp_path):
     result, _ = run_nvim(fixture_project, tmp_path, "midline", {"answer": "abs"})
     assert result["shown"] and result["shown_eol"]
