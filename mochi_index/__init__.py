@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mochi_index.errors import IndexBusy, IndexError_, IndexMissing
+from mochi_index.errors import IndexBusy, IndexDamaged, IndexError_, IndexMissing
 from mochi_index.types import Chunk, FileRecord, IndexStats, Pattern, SearchHit, Symbol
 
 if TYPE_CHECKING:
     from mochi_index.project import ProjectIndex
 
-__all__ = ["Chunk", "FileRecord", "IndexBusy", "IndexError_", "IndexMissing", "IndexStats", "Pattern", "ProjectIndex",
+__all__ = ["Chunk", "FileRecord", "IndexBusy", "IndexDamaged", "IndexError_", "IndexMissing", "IndexStats", "Pattern", "ProjectIndex",
            "SearchHit", "Symbol"]
 
 

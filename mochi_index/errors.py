@@ -4,6 +4,7 @@ Tree (under :class:`mochi_core.errors.MochiError`)::
 
     IndexError_                 anything the index cannot do (unreadable store, bad path)
     ├── IndexMissing            no index exists and ``create=False`` was asked
+    ├── IndexDamaged            a store file is missing, truncated or unreadable (``update`` rebuilds it)
     └── IndexBusy               another process holds the write lock for too long
 
 A file that cannot be parsed is not an error: it is logged and kept out (``skip='parse_error'``).
@@ -22,6 +23,10 @@ class IndexError_(MochiError):  # noqa: N801 - name fixed by the architecture co
 
 class IndexMissing(IndexError_):
     """No index exists for this project (run `mochi index`)."""
+
+
+class IndexDamaged(IndexError_):
+    """The store cannot be read (a truncated or missing file); the next ``update`` rebuilds it."""
 
 
 class IndexBusy(IndexError_):

@@ -33,10 +33,28 @@ COUNT_COLUMN = {"symbols": "n_symbols", "chunks": "n_chunks", "pattern_sites": "
 DELETE_BATCH = 400
 
 
+def held(lock: Any, timeout: float, folder: Path) -> Any:
+    """Context manager holding ``lock`` (a FileLock); raises :class:`IndexBusy` on timeout."""
+    from filelock import Timeout
+
+    class _Held:
+        def __enter__(self) -> None:
+            try:
+                lock.acquire(timeout=timeout)
+            except Timeout as exc:
+                raise IndexBusy(f"another process is writing {folder} (lock held > {timeout:.0f} s); "
+                                "wait for it or stop it") from exc
+
+        def __exit__(self, *exc: object) -> None:
+            lock.release()
+
+    return _Held()
+
+
 class Store:
     """Open (or create) the tables in ``folder``."""
 
-    def __init__(self, folder: Path, *, create: bool) -> None:
+    def __init__(self, folder: Path, *, create: bool, lock: Any = None) -> None:
         # Lance logs a WARN line for every table it creates; keep stderr for messages users act on.
         os.environ.setdefault("LANCE_LOG", "error")
         import lancedb
@@ -65,7 +83,7 @@ class Store:
                 self.tables[name] = self.db.create_table(name, schema=schema, exist_ok=True)
             else:
                 raise IndexError_(f"index at {self.folder} lacks table {name!r}; rebuild it with `mochi index --full`")
-        self.lock = FileLock(str(self.folder / "write.lock"))
+        self.lock = lock if lock is not None else FileLock(str(self.folder / "write.lock"))
         self.marker = self.folder / "write.in-progress"
         self.writes_since_compact = 0
 
@@ -80,22 +98,7 @@ class Store:
 
     def locked(self, timeout: float = 30.0) -> Any:
         """Context manager holding the single-writer lock (raises :class:`IndexBusy` on timeout)."""
-        from filelock import Timeout
-
-        store = self
-
-        class _Held:
-            def __enter__(self) -> None:
-                try:
-                    store.lock.acquire(timeout=timeout)
-                except Timeout as exc:
-                    raise IndexBusy(f"another process is writing {store.folder} (lock held > {timeout:.0f} s); "
-                                    "wait for it or stop it") from exc
-
-            def __exit__(self, *exc: object) -> None:
-                store.lock.release()
-
-        return _Held()
+        return held(self.lock, timeout, self.folder)
 
     def files(self) -> dict[str, dict[str, Any]]:
         """The ``files`` table as ``{path: row}``."""
@@ -172,7 +175,39 @@ class Store:
         self.marker.unlink(missing_ok=True)
         return len(bad)
 
+    def verify(self) -> None:
+        """Read one column of every table (every data file) and probe the FTS index.
+
+        Raises:
+            RuntimeError, OSError: a data or index file is missing, truncated or unreadable.
+        """
+        for name, tbl in self.tables.items():
+            column = "path" if name != "patterns" else "key"
+            tbl.search().select([column]).limit(None).to_arrow()
+        chunks = self.tables["chunks"]
+        if any(i.index_type == "FTS" for i in chunks.list_indices()):
+            chunks.search("probe", query_type="fts", fts_columns="terms").select(["id"]).limit(1).to_list()
+
+    # ---- derived structures: the patterns snapshot is stamped with the versions it was built from
+    def _derived_key(self) -> list[int]:
+        return [self.tables[n].version for n in ("pattern_sites", "symbols", "patterns")]
+
+    def patterns_fresh(self) -> bool:
+        """True when the patterns snapshot was completed from the current sites and symbols."""
+        try:
+            stamp = json.loads((self.folder / "derived.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(stamp, dict) and stamp.get("patterns") == self._derived_key()
+
+    def stamp_derived(self) -> None:
+        """Record that the patterns snapshot matches the tables as they are now."""
+        tmp = self.folder / "derived.json.tmp"
+        tmp.write_text(json.dumps({"patterns": self._derived_key()}), encoding="utf-8")
+        os.replace(tmp, self.folder / "derived.json")
+
     def replace_patterns(self, rows: pa.Table) -> None:
+        (self.folder / "derived.json").unlink(missing_ok=True)  # stale until stamp_derived()
         self.tables["patterns"].delete("true")
         if rows.num_rows:
             self.tables["patterns"].add(rows)

@@ -89,3 +89,4 @@ class IndexStats:
     skipped_by_walk: dict[str, int] = field(default_factory=dict)  # the part decided from names/stat alone
     seconds: float = 0.0
     workers: int = 1  # parse processes used
+    damaged: str = ""  # why the store was unreadable and rebuilt from scratch ("" when it was not)

@@ -193,7 +193,9 @@ def test_an_index_from_another_schema_version_is_rebuilt_or_reported(tmp_path: P
 
     root = _project(tmp_path, {"a.py": "def alpha():\n    pass\n"})
     ProjectIndex.open(root).update()
-    (root / ".mochi" / "index" / "schema.json").write_text('{"schema_version": 0}')
+    from mochi_index import stores
+
+    (stores.current(root / ".mochi" / "index") / "schema.json").write_text('{"schema_version": 0}')
     with pytest.raises(IndexError_, match="--full"):
         ProjectIndex.open(root, create=False)
     idx = ProjectIndex.open(root)
