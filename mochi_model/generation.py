@@ -6,9 +6,15 @@ tokens generated after it), trims the cache to that length and prefills only the
 typing in one file changes the end of the prompt, so most of it is served from the cache. The
 cache is dropped when the backend's ``state_key()`` changes (other adapter weights, fusing).
 
-The prompt is prefilled in chunks of :attr:`Generator.prefill_chunk` tokens, with cancellation and the
-time budget checked between chunks: a superseded request stops within one chunk, and what it already
-prefilled stays cached, so the request that replaces it (same file, one keystroke later) starts from there.
+The prompt is prefilled in chunks of at most :attr:`Generator.prefill_chunk` tokens, with cancellation
+and the time budget checked between chunks: a superseded request stops within one chunk, and what it
+already prefilled stays cached, so the request that replaces it (same file, one keystroke later) starts
+from there. Chunks are sized by time, not only by count: the generator keeps running estimates of what a
+pass costs (a fixed part, measured on decoding steps — reading the weights — plus a part per prompt
+token, measured on prefill passes) and makes a chunk about :attr:`Generator.prefill_chunk_s` long
+(never under :attr:`Generator.min_chunk` tokens). On a quiet CPU that is the full 256 tokens; with another job on
+every core (10x slower) a fixed 256-token chunk took ~3 s, so a superseded request held the engine
+that long; now it yields within about the fixed cost of one pass plus 32 tokens.
 
 Greedy decoding uses *prompt lookup* (speculative decoding with the prompt as the draft model): code
 repeats itself, so when the last few generated tokens also occur earlier in the prompt or output, the
@@ -128,10 +134,17 @@ class Generator:
             time budgets deterministic.
     """
 
-    #: Prompt tokens per prefill forward pass; bounds how late a cancellation or time budget is seen.
+    #: Most prompt tokens per prefill forward pass; bounds how late a cancellation or time budget is seen.
     prefill_chunk: int = 256
-    #: Prompt tokens per pass of a warm-up: smaller, because a real request waits at most one of them.
-    warm_chunk: int = 64
+    #: Target seconds per prefill pass (chunks shrink when the CPU is slow, e.g. under load). On a quiet
+    #: CPU a 256-token pass of the 0.5B model takes ~0.32 s, so chunks stay full there.
+    prefill_chunk_s: float = 0.4
+    #: Fewest tokens per pass when chunks shrink (smaller passes waste the CPU on overhead).
+    min_chunk: int = 32
+    #: Most prompt tokens per pass of a warm-up, and its target seconds: smaller, because a real
+    #: request waits at most one of them.
+    warm_chunk: int = 128
+    warm_chunk_s: float = 0.2
     #: Most draft tokens checked per pass by prompt lookup (greedy only; 0 = off).
     lookahead: int = 8
 
@@ -141,9 +154,38 @@ class Generator:
         self._cache: Any = None
         self._cached_ids: list[int] = []
         self._key: tuple[object, ...] | None = None
+        self._pass_s: float | None = None  # a one-token pass (decoding step), running estimate
+        self._token_s: float | None = None  # extra seconds per prompt token of a prefill pass
 
     def _now(self) -> float:
         return self.clock() if self.clock is not None else time.perf_counter()
+
+    def _chunk_size(self, most: int, target_s: float) -> int:
+        """Tokens for the next prefill pass: ``most``, or fewer when a pass that size would be slow."""
+        most = max(1, most)
+        if not self._token_s:
+            return most
+        n = int((target_s - (self._pass_s or 0.0)) / self._token_s)
+        return max(min(self.min_chunk, most), min(most, n))
+
+    @staticmethod
+    def _ema(old: float | None, new: float) -> float:
+        return new if old is None else 0.5 * old + 0.5 * new
+
+    def _timed_prefill(self, ids: list[int], cache: Any) -> np.ndarray:
+        t = self._now()
+        logits = self.backend.prefill(ids, cache)
+        dt = self._now() - t
+        if dt > 0 and len(ids) >= 16:  # shorter passes are mostly the fixed part
+            per = max(dt - (self._pass_s or 0.0), 0.1 * dt) / len(ids)
+            self._token_s = self._ema(self._token_s, per)
+        return logits
+
+    def _timed_pass(self, t: float) -> None:
+        """After a decoding pass that started at ``t``: update the fixed-cost estimate."""
+        dt = self._now() - t
+        if dt > 0:
+            self._pass_s = self._ema(self._pass_s, dt)
 
     def reset(self) -> None:
         """Forget the KV cache (next request prefills everything)."""
@@ -194,8 +236,8 @@ class Generator:
                 if stop is not None and stop():
                     state = "preempted"
                     break
-                end = min(len(ids), pos + max(1, self.warm_chunk))
-                self.backend.prefill(ids[pos:end], cache)
+                end = min(len(ids), pos + self._chunk_size(self.warm_chunk, self.warm_chunk_s))
+                self._timed_prefill(ids[pos:end], cache)
                 pos = end
                 self._cached_ids = ids[:pos]
         except BaseException:
@@ -224,8 +266,8 @@ class Generator:
         cache, cached = self._prepare(ids, req.reuse_cache)
         pos = cached
         while True:
-            end = min(len(ids), pos + max(1, self.prefill_chunk))
-            logits = be.prefill(ids[pos:end], cache)
+            end = min(len(ids), pos + self._chunk_size(self.prefill_chunk, self.prefill_chunk_s))
+            logits = self._timed_prefill(ids[pos:end], cache)
             pos = end
             self._cached_ids = ids[:pos]
             if pos == len(ids):
@@ -281,11 +323,14 @@ class Generator:
                 break
             room = req.max_tokens - len(out) - 1  # the pass also yields the token after the draft
             draft = lookup_draft(ids + out, min(draft_k, room)) if draft_k and room > 0 else []
+            t_pass = self._now()
             if not draft:
                 logits = be.step(tok, cache)
+                self._timed_pass(t_pass)
                 self._cached_ids.append(tok)
                 continue
             rows = be.forward_many([tok, *draft], cache)  # rows[j]: logits after ([tok] + draft)[j]
+            self._timed_pass(t_pass)
             ok = 0
             while ok < len(draft) and int(np.argmax(rows[ok])) == draft[ok]:
                 ok += 1

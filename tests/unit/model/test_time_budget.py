@@ -34,13 +34,15 @@ class ScriptedBackend(Backend):
     """Prompt characters are tokens 1000+ord(c); the model answers ``script`` (one token per
     piece), then EOS. Every forward pass (prefill chunk, step) advances ``clock`` by one second."""
 
-    def __init__(self, script: Sequence[str], clock: Clock, *, on_pass=None) -> None:
+    def __init__(self, script: Sequence[str], clock: Clock, *, on_pass=None, s_per_prompt_token: float = 0.0) -> None:
         super().__init__(tokenizer=None, model_id="scripted")
         self.script = list(script)
         self.clock = clock
         self.passes = 0
         self.prefilled = 0
+        self.chunks: list[int] = []
         self.on_pass = on_pass
+        self.s_per_prompt_token = s_per_prompt_token  # > 0: a prefill pass costs this per token instead of 1 s
         self._vocab = ["<eos>", *self.script]
 
     # text <-> tokens
@@ -83,7 +85,12 @@ class ScriptedBackend(Backend):
     def prefill(self, ids: Sequence[int], cache: list[int]) -> np.ndarray:
         cache.extend(ids)
         self.prefilled += len(ids)
-        self._pass()
+        self.chunks.append(len(ids))
+        if self.s_per_prompt_token:
+            self.passes += 1
+            self.clock.now += len(ids) * self.s_per_prompt_token
+        else:
+            self._pass()
         return self._logits(cache)
 
     def step(self, token: int, cache: list[int]) -> np.ndarray:
@@ -281,3 +288,34 @@ def test_a_warm_up_does_nothing_while_a_request_runs_or_waits():
     cancel.cancel()
     assert engine.warm("abc" * 10, "", cancel=cancel).state == "preempted"
     assert be.passes == 0
+
+
+# --- prefill chunks sized by time ----------------------------------------------------------------
+
+def test_prefill_chunks_shrink_when_the_cpu_is_slow_so_cancellation_stays_quick():
+    clock = Clock()
+    fast = ScriptedBackend(["x"], clock, s_per_prompt_token=0.001)  # ~1,000 tok/s: a quiet CPU
+    gen = Generator(fast, clock=clock)
+    gen.generate([1000 + i for i in range(600)], GenerationRequest(max_tokens=1, reuse_cache=False))
+    assert fast.chunks[:2] == [256, 256]  # full chunks: 0.26 s each at this rate
+
+    slow = ScriptedBackend(["x"], clock, s_per_prompt_token=0.01)  # the same CPU under a hog: 10x slower
+    gen.backend = slow
+    gen.generate([2000 + i for i in range(600)], GenerationRequest(max_tokens=1, reuse_cache=False))
+    gen.generate([3000 + i for i in range(600)], GenerationRequest(max_tokens=1, reuse_cache=False))
+    # After a few slow passes the estimate caught up: the third request's passes take ~0.4 s each
+    # (the target), where fixed 256-token chunks took 2.56 s.
+    third = slow.chunks[-(600 // 40 + 1):]
+    assert max(third) * 0.01 <= 0.41
+    assert slow.chunks[0] == 256  # the first slow pass still used the quiet estimate
+
+
+def test_the_fixed_cost_of_a_pass_counts_when_sizing_chunks():
+    clock = Clock()
+    be = ScriptedBackend(["a", "b", "c", "d", "\n"], clock, s_per_prompt_token=0.005)  # decode steps cost 1 s
+    gen = Generator(be, clock=clock)
+    gen.lookahead = 0
+    gen.generate([1000 + i for i in range(300)], GenerationRequest(max_tokens=4, reuse_cache=False))
+    assert gen._pass_s == 1.0
+    # A pass costs more than the target before a single token is added: the floor applies.
+    assert gen._chunk_size(256, gen.prefill_chunk_s) == gen.min_chunk
