@@ -210,23 +210,38 @@ class ProjectIndex:
             self.store.write([], [self._rel(rel_path)])
             self._after_small_write()
 
-    def apply_changes(self, changed: list[str], deleted: list[str]) -> int:
-        """Apply a batch of file events (the watcher) under one lock; returns files written."""
-        from mochi_index.indexer import parse_many
+    def apply_changes(self, changed: list[str], deleted: list[str], added_dirs: list[str] = ()) -> int:
+        """Apply a batch of file events (the watcher) under one lock; returns files written.
 
-        batch, removed = [], [self._rel(p) for p in deleted]
+        ``deleted`` may name folders (renamed or moved away): every indexed file below goes.
+        ``added_dirs``: folders that appeared (renamed or moved in); they are walked.
+        """
+        from mochi_index.indexer import parse_many
+        from mochi_index.walk import discover_under
+
         skipped: Counter[str] = Counter()
+        entries = {}
         for p in changed:
             rel = self._rel(p)
-            entry = stat_entry(self.root, rel, self.config.index, skipped=skipped)
-            if entry is None:
-                removed.append(rel)
-            else:
-                batch.append(parse_many(str(self.root), [(entry.rel, entry.language)], self.config.index.chunk_tokens)[0])
+            entries[rel] = stat_entry(self.root, rel, self.config.index, skipped=skipped)
+        for d in added_dirs:
+            for e in discover_under(self.root, self._rel(d), self.config.index, skipped):
+                entries[e.rel] = e
+        removed = {rel for rel, e in entries.items() if e is None}
+        if deleted:
+            known = self._read(lambda: self.store["files"].search().select(["path"]).limit(None).to_arrow())
+            paths = known.column("path").to_pylist()
+            for rel in map(self._rel, deleted):
+                removed.update(k for k in paths if k == rel or k.startswith(rel + "/"))
+        batch = [parse_many(str(self.root), [(e.rel, e.language)], self.config.index.chunk_tokens)[0]
+                 for e in entries.values() if e is not None]
+        removed -= {p.path for p in batch}
         if skipped["outside_root"]:
             logger.info("index: %d changed path(s) lead outside the project; not indexed", skipped["outside_root"])
+        if not batch and not removed:
+            return 0
         with self._locked(30):
-            self.store.write(batch, removed)
+            self.store.write(batch, sorted(removed))
             self._after_small_write()
         return len(batch) + len(removed)
 

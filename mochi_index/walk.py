@@ -200,17 +200,9 @@ def stat_entry(root: Path, rel: str, cfg: IndexSection, *, text_size: int | None
     if not rel or rel.startswith("/") or ".." in parts or not _inside_without_links(root, parts):
         skipped["outside_root"] += 1  # or behind a linked folder, which a walk does not enter either
         return None
-    if any(p in ALWAYS_SKIPPED or p in VENDORED_DIRS or p.endswith(".egg-info") for p in parts[:-1]):
+    ignore = _ignore_down_to(root, parts[:-1], cfg)
+    if ignore is None:
         return None
-    ignore = _Ignore(root, cfg)
-    ignore.load_dir("", root)
-    prefix, folder = "", root
-    for part in parts[:-1]:
-        prefix = f"{prefix}/{part}" if prefix else part
-        folder = folder / part
-        if ignore.ignored(prefix, True):
-            return None
-        ignore.load_dir(prefix, folder)
     max_bytes = cfg.max_file_kb * 1024
     if text_size is not None:
         entry = _check_file(None, rel, ignore, set(cfg.languages), max_bytes, skipped)
@@ -226,3 +218,37 @@ def _inside_without_links(root: Path, parts: list[str]) -> bool:
         if folder.is_symlink():
             return False
     return inside(root, folder / parts[-1]) if parts else False
+
+
+def _ignore_down_to(root: Path, folders: list[str], cfg: IndexSection) -> _Ignore | None:
+    """The ignore stack a walk holds inside ``folders`` (None when a walk would not enter them)."""
+    if any(p in ALWAYS_SKIPPED or p in VENDORED_DIRS or p.endswith(".egg-info") for p in folders):
+        return None
+    ignore = _Ignore(root, cfg)
+    ignore.load_dir("", root)
+    prefix, folder = "", root
+    for part in folders:
+        prefix = f"{prefix}/{part}" if prefix else part
+        folder = folder / part
+        if ignore.ignored(prefix, True):
+            return None
+        ignore.load_dir(prefix, folder)
+    return ignore
+
+
+def discover_under(root: Path, rel_dir: str, cfg: IndexSection, skipped: Counter[str]) -> Iterator[FileEntry]:
+    """The files a walk of the whole project would yield below ``rel_dir`` (a folder moved in, the watcher)."""
+    root = Path(root).resolve()
+    parts = rel_dir.split("/")
+    if not rel_dir or ".." in parts or rel_dir.startswith("/"):
+        return
+    folder = root
+    for part in parts:
+        folder = folder / part
+        if folder.is_symlink():  # a walk does not enter linked folders
+            skipped["symlink_dir" if inside(root, folder) else "outside_root"] += 1
+            return
+    ignore = _ignore_down_to(root, parts[:-1], cfg)
+    if ignore is None or parts[-1] in ALWAYS_SKIPPED or parts[-1] in VENDORED_DIRS or ignore.ignored(rel_dir, True):
+        return
+    yield from _scan(folder, rel_dir, ignore, set(cfg.languages), cfg.max_file_kb * 1024, skipped, set())

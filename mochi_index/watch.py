@@ -1,6 +1,7 @@
 """`mochi index --watch`: keep the index in step with the files as they change (watchfiles).
 
-Changes arrive in debounced batches: one edit is applied ~``step_ms`` after the write, a burst
+Folder events count too: a folder renamed or moved away drops every indexed file below it, one
+renamed or moved in is walked like a fresh index would walk it. Changes arrive in debounced batches: one edit is applied ~``step_ms`` after the write, a burst
 (``git checkout`` of hundreds of files) is grouped for up to ``debounce_ms`` and applied under one
 lock. A file that cannot be parsed is logged and kept out; an error in one batch is logged and
 the watcher keeps running. Idle periods are used to compact the store.
@@ -26,15 +27,46 @@ IGNORED_PARTS = ("/.mochi/", "/.git/", "/node_modules/", "/__pycache__/")
 
 
 def _relevant(root: str) -> Callable[[object, str], bool]:
+    """Events under ``root`` outside the ignored folders; folders included (renames and moves)."""
     prefix = root.rstrip("/") + "/"
 
     def keep(_change: object, path: str) -> bool:
         if not path.startswith(prefix):
             return False
-        inner = "/" + path[len(prefix):]
-        return language_for_path(path) is not None and not any(p in inner for p in IGNORED_PARTS)
+        inner = "/" + path[len(prefix):] + "/"
+        return not any(p in inner for p in IGNORED_PARTS)
 
     return keep
+
+
+def _sort(changes: set[tuple[object, str]], root: str) -> tuple[set[str], set[str], set[str]]:
+    """(changed files, deleted files or folders, folders that appeared) from one batch of events.
+
+    The disk decides, not the event kind: a path that is gone was deleted (a folder renamed or
+    moved away reports only its own path, so its indexed files go by prefix); a folder that is
+    there and was added (renamed or moved in) is walked; other non-source paths are dropped.
+    """
+    from watchfiles import Change
+
+    changed: set[str] = set()
+    deleted: set[str] = set()
+    added_dirs: set[str] = set()
+    for change, path in changes:
+        rel = Path(path).relative_to(root).as_posix()
+        p = Path(path)
+        if p.is_dir():
+            if change != Change.modified:  # a folder's own "modified" carries no file change
+                added_dirs.add(rel)
+                deleted.discard(rel)
+        elif p.exists() or p.is_symlink():
+            if language_for_path(path) is not None:
+                changed.add(rel)
+                deleted.discard(rel)
+        else:
+            deleted.add(rel)
+            changed.discard(rel)
+            added_dirs.discard(rel)
+    return changed, deleted, added_dirs
 
 
 def watch_project(idx: ProjectIndex, *, stop: threading.Event | None = None, on_batch: OnBatch | None = None,
@@ -53,7 +85,7 @@ def watch_project(idx: ProjectIndex, *, stop: threading.Event | None = None, on_
         step_ms: quiet time after the last change before a batch is applied.
         idle_compact_s: compact the store after this long without changes, if it was written.
     """
-    from watchfiles import Change, watch
+    from watchfiles import watch
 
     root = str(idx.root)
     dirty = started = False
@@ -72,20 +104,15 @@ def watch_project(idx: ProjectIndex, *, stop: threading.Event | None = None, on_
                 dirty = False
             continue
         t0 = time.perf_counter()
-        changed: set[str] = set()
-        deleted: set[str] = set()
-        for change, path in changes:
-            rel = Path(path).relative_to(root).as_posix()
-            if change == Change.deleted and not Path(path).exists():
-                deleted.add(rel)
-                changed.discard(rel)
-            else:
-                changed.add(rel)
-                deleted.discard(rel)
+        changed, deleted, added_dirs = _sort(changes, root)
+        if not (changed or deleted or added_dirs):
+            continue
         try:
-            n = idx.apply_changes(sorted(changed), sorted(deleted))
+            n = idx.apply_changes(sorted(changed), sorted(deleted), sorted(added_dirs))
         except Exception:  # the watcher outlives any one bad batch
             logger.exception("index: could not apply %d change(s); will retry on the next change", len(changes))
+            continue
+        if not n:
             continue
         dirty = True
         last_change = time.monotonic()

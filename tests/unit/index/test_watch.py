@@ -94,3 +94,49 @@ def test_ignored_and_non_source_files_do_not_trigger_indexing(watching: Watching
     (tmp_path / "visible.py").write_text("def visible():\n    pass\n")
     watching.wait_until(lambda: "visible" in _names(watching.idx))
     assert "hidden" not in _names(watching.idx)
+
+
+def _rows(idx: ProjectIndex) -> tuple[set[tuple[str, str, str, int]], set[str]]:
+    return ({(s.path, s.qualified_name, s.kind, s.start_line) for s in idx.iter_symbols()},
+            {f.path for f in idx.iter_files(include_skipped=True)})
+
+
+def _paths(idx: ProjectIndex) -> set[str]:
+    return {f.path for f in idx.iter_files()}
+
+
+def test_folder_rename_move_in_and_move_out_leave_the_index_equal_to_a_fresh_one(watching: Watching,
+                                                                                 tmp_path: Path) -> None:
+    import shutil
+
+    root = tmp_path
+    for rel, name in [("pkg/server/api.py", "serve"), ("pkg/server/deep/handlers.py", "handle"),
+                      ("pkg/other/tools.py", "tool")]:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(f"def {name}(request):\n    return request\n\n\nclass {name.title()}Thing:\n    pass\n")
+    watching.wait_until(lambda: {"pkg/server/api.py", "pkg/server/deep/handlers.py", "pkg/other/tools.py"}
+                        <= _paths(watching.idx))
+    outside = tmp_path.parent / f"{tmp_path.name}_outside"
+    (outside / "newpkg" / "sub").mkdir(parents=True)
+    (outside / "newpkg" / "mod.py").write_text("def moved_in():\n    pass\n")
+    (outside / "newpkg" / "sub" / "inner.py").write_text("def moved_in_deeper():\n    pass\n")
+    (outside / "newpkg" / "notes.txt").write_text("not source")
+    try:
+        (root / "pkg" / "server").rename(root / "pkg" / "server_renamed")  # a folder rename
+        watching.wait_until(lambda: not any(p.startswith("pkg/server/") for p in _paths(watching.idx))
+                            and "pkg/server_renamed/deep/handlers.py" in _paths(watching.idx))
+        (outside / "newpkg").rename(root / "pkg" / "newpkg")  # a move in from outside the project
+        watching.wait_until(lambda: "pkg/newpkg/sub/inner.py" in _paths(watching.idx))
+        (root / "pkg" / "other").rename(outside / "other")  # a move out of the project
+        watching.wait_until(lambda: "pkg/other/tools.py" not in _paths(watching.idx))
+    finally:
+        shutil.rmtree(outside, ignore_errors=True)
+    fresh_root = tmp_path.parent / f"{tmp_path.name}_fresh"
+    shutil.copytree(root, fresh_root, ignore=shutil.ignore_patterns(".mochi"))
+    try:
+        fresh = ProjectIndex.open(fresh_root)
+        fresh.update()
+        assert _rows(watching.idx) == _rows(fresh)
+        assert "moved_in_deeper" in _names(watching.idx) and "tool" not in _names(watching.idx)
+    finally:
+        shutil.rmtree(fresh_root, ignore_errors=True)
