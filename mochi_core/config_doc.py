@@ -27,12 +27,11 @@ _TYPE_NAMES = {str: "string", int: "integer", float: "number", bool: "true/false
 
 def _type_name(tp: Any, key: str) -> str:
     choices = cfg._CHOICES.get(key)
-    if choices:
-        return " \\| ".join(f'`"{c}"`' for c in choices)
+    one_of = " \\| ".join(f'`"{c}"`' for c in choices) if choices else ""
     if typing.get_origin(tp) is list:
         (item,) = typing.get_args(tp)
-        return f"list of {_TYPE_NAMES[item]}s"
-    return _TYPE_NAMES[tp]
+        return f"list of {one_of}" if one_of else f"list of {_TYPE_NAMES[item]}s"
+    return one_of or _TYPE_NAMES[tp]
 
 
 def _cell(text: str) -> str:

@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 
 from mochi_core import config as cfg
-from mochi_core.config_doc import BEGIN, END, current_table, main, render_table, update
+from mochi_core.config_doc import BEGIN, END, current_table, main, render_table, rows, update
 
 README = Path(__file__).parents[3] / "README.md"
 
@@ -43,3 +43,10 @@ def test_a_file_without_markers_is_a_one_line_error(tmp_path: Path, capsys) -> N
     doc.write_text("# no table\n", encoding="utf-8")
     assert main(["--check", str(doc)]) == 1
     assert "markers" in capsys.readouterr().err
+
+
+def test_list_keys_read_as_lists_even_when_their_items_are_choices(monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setitem(cfg._CHOICES, "index.languages", ("python", "go"))
+    types = {key: tp for key, tp, _, _ in rows()}
+    assert types["`[index]` `languages`"] == 'list of `"python"` \\| `"go"`'
+    assert types["`[index]` `include`"] == "list of strings"
