@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -51,6 +52,24 @@ def lsp_relative_path(uri: str, root: Path | None) -> str:
 def lsp_position_ok(lines: int, position: types.Position) -> bool:
     """False for positions the document cannot hold (negative, or past the last line)."""
     return 0 <= position.line <= lines and position.character >= 0
+
+
+def lsp_clamp_position(lines: list[str], position: types.Position,
+                       num_units: Callable[[str], int]) -> types.Position:
+    """``position`` moved onto the text: a character past its line's end becomes the line's end.
+
+    The LSP spec: "If the character value is greater than the line length it defaults back to the
+    line length." (pygls clamps one unit short on a last line without a newline.) The line after a
+    final newline (``line == len(lines)``) has length 0.
+
+    Args:
+        lines: the document's lines, each with its line break.
+        num_units: client-unit length of a string (UTF-16 for most clients).
+    """
+    if position.line >= len(lines):
+        return types.Position(line=position.line, character=0)
+    text = lines[position.line].rstrip("\r\n")
+    return types.Position(line=position.line, character=min(position.character, num_units(text)))
 
 
 def lsp_inline_items(sug: Suggestion, position: types.Position) -> types.InlineCompletionList:

@@ -25,6 +25,7 @@ from mochi_ls.completer import CompletionInput
 from mochi_ls.lsp_convert import (
     ACCEPT_COMMAND,
     STATUS_COMMAND,
+    lsp_clamp_position,
     lsp_client_has_progress,
     lsp_client_wants_inline,
     lsp_completion_items,
@@ -89,7 +90,9 @@ class MochiLanguageServer(LanguageServer):
         self._send(self.protocol.notify, STATUS_NOTIFICATION, data)
 
     def report_server_error(self, error: Exception, source: Any) -> None:
-        """Unexpected protocol-level errors go to the log, not to popups."""
+        """Unexpected protocol-level errors go to the log, not to popups; unparsable JSON is answered."""
+        if self.protocol.answer_unparsable(error, source):
+            return
         self.log("error", f"Mochi: internal error: {error}")
 
     # -- helpers -------------------------------------------------------------------------------
@@ -107,7 +110,8 @@ class MochiLanguageServer(LanguageServer):
         if not lsp_position_ok(len(lines), position):
             self.log("warning", f"Mochi: position {position.line}:{position.character} is outside {uri}")
             return None
-        pos = types.Position(line=position.line, character=position.character)  # pygls clamps in place
+        pos = lsp_clamp_position(lines, position, doc.position_codec.client_num_units)
+        position.line, position.character = pos.line, pos.character  # the answer's range uses it too
         offset = doc.offset_at_position(pos)
         path = lsp_relative_path(uri, self.session.root)
         if not path:

@@ -123,3 +123,37 @@ async def test_an_empty_configuration_change_pulls_the_settings_from_the_client(
         await wait_for_log(lsp, "settings applied")
         assert (await status(lsp))["config"]["max_tokens"] == 2
         assert await inline(lsp, uri, 1, 4) == "return a"
+
+
+async def _inline_item(lsp, uri: str, line: int, character: int) -> types.InlineCompletionItem:
+    res = await asyncio.wait_for(lsp.text_document_inline_completion_async(types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=line, character=character),
+        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Invoked))), TIMEOUT_S)
+    assert res is not None and res.items, res
+    return res.items[0]
+
+
+def _at(line: int, character: int) -> types.Range:
+    return types.Range(start=types.Position(line=line, character=character),
+                       end=types.Position(line=line, character=character))
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+async def test_a_position_past_the_end_of_a_line_is_answered_at_the_line_end(project, client):
+    async with running_server(project, client=client) as lsp:
+        uri = open_doc(lsp, project / "pkg" / "new.py", "def add(a, b):\n    \nx = 1")
+        item = await _inline_item(lsp, uri, 1, 400)
+        assert item.range == _at(1, 4)
+        last = await _inline_item(lsp, uri, 2, 99)  # a last line without a newline
+        assert last.range == _at(2, 5)
+
+
+async def test_a_completion_past_the_end_of_a_line_edits_up_to_the_line_end(project):
+    async with running_server(project, client="neovim", inline=False) as lsp:
+        uri = open_doc(lsp, project / "pkg" / "new.py", "def add(a, b):\n    ret\n")
+        res = await asyncio.wait_for(lsp.text_document_completion_async(types.CompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=1, character=80))),
+            TIMEOUT_S)
+        (item,) = res.items
+        assert item.text_edit.range == types.Range(start=types.Position(line=1, character=4),
+                                                   end=types.Position(line=1, character=7))
