@@ -124,3 +124,12 @@ def test_serve_refuses_an_adapter_folder_as_the_project_and_names_the_adapter_fl
     assert "--project-adapter" in str(result.exception) and "adapter folder" in str(result.exception)
     missing = _run("serve", "-p", str(tmp_path / "nope"))
     assert isinstance(missing.exception, ConfigError) and "not a folder" in str(missing.exception)
+
+
+def test_prepare_takes_the_project_as_an_argument_and_keeps_repo(fixture_project, tmp_path: Path) -> None:  # noqa: ANN001
+    repo = fixture_project("train/minirepo")
+    by_arg = _run("prepare", str(repo), "--output", str(tmp_path / "a"))
+    assert by_arg.exit_code == 0, by_arg.output
+    by_old_name = _run("prepare", "--repo", str(repo), "--output", str(tmp_path / "b"))
+    assert by_old_name.exit_code == 0, by_old_name.output
+    assert (tmp_path / "a" / "dataset.json").read_text() == (tmp_path / "b" / "dataset.json").read_text()
