@@ -63,7 +63,9 @@ local function find_root(path)
 end
 
 local function client_for(buf)
-  for _, client in pairs(vim.lsp.buf_get_clients(buf)) do
+  -- vim.lsp.get_clients (0.10+) replaces the deprecated buf_get_clients.
+  local clients = vim.lsp.get_clients and vim.lsp.get_clients({ bufnr = buf }) or vim.lsp.buf_get_clients(buf)
+  for _, client in pairs(clients) do
     if client.name == "mochi" then
       return client
     end
