@@ -132,7 +132,7 @@ def train_project(
     data: Annotated[Path | None, typer.Option(help="Folder from `mochi prepare`.")] = None,
     from_index: Annotated[bool, typer.Option("--from-index", help="Prepare from the project's index first (into OUTPUT/data).")] = False,
     repo: Annotated[Path, typer.Option("--project", "-p", "--repo", help="Project root (with --from-index).")] = Path("."),
-    base: Annotated[Path | None, typer.Option(help="Frozen base adapter to train on top of.")] = None,
+    base: Annotated[Path | None, typer.Option("--base-adapter", "--base", help="Frozen base adapter folder to train on top of.")] = None,
     base_weight: Annotated[float, typer.Option(help="Stack weight of the base adapter.")] = 1.0,
     name: Annotated[str, typer.Option(help="Adapter name.")] = "",
     model: Annotated[str, _opts["model"]] = "", rank: Annotated[int, _opts["rank"]] = 16,

@@ -58,6 +58,8 @@ def test_p_and_project_name_the_project_root_in_every_command(path: list[str]) -
 def test_serve_names_its_adapters_base_adapter_and_project_adapter_and_keeps_base() -> None:
     opts = {o for p in _command(["serve"]).params if isinstance(p, TyperOption) for o in p.opts}
     assert {"--base-adapter", "--base", "--project-adapter", "--project-root", "--project", "-p"} <= opts
+    train = {o for p in _command(["train", "project"]).params if isinstance(p, TyperOption) for o in p.opts}
+    assert {"--base-adapter", "--base"} <= train
 
 
 def test_index_and_search_take_the_project_as_an_argument(poly: Path, monkeypatch: pytest.MonkeyPatch) -> None:
