@@ -10,6 +10,8 @@ export interface ServerClient {
   start(): Promise<void>;
   stop(): Promise<void>;
   onStatus(listener: (s: ServerStatus) => void): void;
+  /** Called when the server stopped without being asked to (it crashed and was not restarted). */
+  onStopped?(listener: () => void): void;
 }
 
 /** The editor around the controller (the status item, messages, settings). */
@@ -78,6 +80,14 @@ export class Controller {
       if (gen === this.generation) {
         this.render(s);
       }
+    });
+    client.onStopped?.(() => {
+      if (gen !== this.generation || this.client !== client) {
+        return; // we stopped it ourselves
+      }
+      this.client = undefined;
+      this.render({ state: "error", detail: "Mochi: the server stopped (see the Mochi output channel); "
+        + "run \"Mochi: Restart language server\" to start it again." });
     });
     try {
       await client.start();

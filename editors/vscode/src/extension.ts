@@ -2,7 +2,7 @@
 // LSP 3.18 feature), forwards the `mochi.*` settings, and shows a status-bar item that toggles
 // Mochi on and off. The lifecycle (enabled? executable found? started?) lives in controller.ts.
 import * as vscode from "vscode";
-import { LanguageClient, LanguageClientOptions, ServerOptions } from "vscode-languageclient/node";
+import { LanguageClient, LanguageClientOptions, ServerOptions, State } from "vscode-languageclient/node";
 import { Controller, ServerClient } from "./controller";
 import { SETTING_KEYS, toServerSettings } from "./settings";
 import { ServerStatus } from "./status";
@@ -53,6 +53,13 @@ function languageClient(command: string, args: string[], initializationOptions: 
     },
     onStatus: (listener: (s: ServerStatus) => void) => {
       lc.onNotification("mochi/status", listener);
+    },
+    onStopped: (listener: () => void) => {
+      lc.onDidChangeState((e) => {
+        if (e.oldState === State.Running && e.newState === State.Stopped) {
+          listener();
+        }
+      });
     },
   };
 }

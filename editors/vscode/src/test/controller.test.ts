@@ -20,6 +20,10 @@ class FakeClient implements ServerClient {
   onStatus(listener: (s: ServerStatus) => void): void {
     this.listener = listener;
   }
+  stoppedListener: (() => void) | undefined;
+  onStopped(listener: () => void): void {
+    this.stoppedListener = listener;
+  }
 }
 
 function host(over: Partial<Host> & { exists?: boolean; failStart?: Error; pick?: string } = {}) {
@@ -126,4 +130,19 @@ test("starting while disabled starts nothing", async () => {
   await new Controller(h).start();
   assert.equal(seen.clients.length, 0);
   assert.match(last(seen.views).text, /Mochi off/);
+});
+
+test("a server that stops by itself is an error state, one that we stop is not", async () => {
+  const { h, seen, setEnabled } = host();
+  const ctl = new Controller(h);
+  await ctl.start();
+  seen.clients[0].stoppedListener?.();
+  assert.equal(ctl.running, false);
+  assert.equal(last(seen.views).error, true);
+  assert.match(last(seen.views).tooltip, /server stopped/);
+  await ctl.restart();
+  setEnabled(false);
+  await ctl.applyEnabled();
+  seen.clients[1].stoppedListener?.();
+  assert.equal(last(seen.views).text, "$(circle-slash) Mochi off");
 });
