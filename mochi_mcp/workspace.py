@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from mochi_core.config import MochiConfig, load_config
 from mochi_index.languages import EXTENSIONS, language_for_path
-from mochi_mcp.errors import FileUnreadable, IndexNotReady, PathOutsideProject
+from mochi_mcp.errors import BadToolInput, FileUnreadable, IndexNotReady, PathOutsideProject
 
 if TYPE_CHECKING:
     from mochi_index import ProjectIndex
@@ -25,11 +25,36 @@ logger = logging.getLogger(__name__)
 LANGUAGES: dict[str, str] = EXTENSIONS
 
 MAX_FILE_BYTES = 1024 * 1024  # tools read at most 1 MiB of one file
+_PATH_MAX, _NAME_MAX = 4096, 255  # Linux limits; macOS allows 1024 bytes in all, which open() then reports
 
 
 def language_for(path: str) -> str:
     """The language of ``path`` by extension, ``""`` when unknown."""
     return language_for_path(path) or ""
+
+
+def _shown(path: str) -> str:
+    """A path as messages quote it: at most 80 characters."""
+    return repr(path if len(path) <= 80 else path[:60] + "..." + path[-17:])
+
+
+def _reason(exc: BaseException) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+
+
+def _check_path_length(path: str) -> None:
+    """Refuse a path the OS could not open (``PATH_MAX`` bytes in all, ``NAME_MAX`` per name) before using it.
+
+    Raises:
+        BadToolInput: too long; the message gives the limits and not the whole path.
+    """
+    encoded = path.encode("utf-8", "surrogateescape")
+    longest = max((len(part) for part in encoded.split(b"/")), default=0)
+    if len(encoded) > _PATH_MAX or longest > _NAME_MAX:
+        raise BadToolInput(
+            f"file_path {_shown(path)} is longer than the system allows ({len(encoded)} bytes, longest name "
+            f"{longest}; at most {_PATH_MAX} and {_NAME_MAX}); pass a path inside the project"
+        )
 
 
 class Workspace:
@@ -62,11 +87,18 @@ class Workspace:
 
         Raises:
             PathOutsideProject: the path escapes the project root.
+            BadToolInput: the path is longer than the system allows, or cannot be resolved.
         """
         if not file_path or "\x00" in file_path:
             raise PathOutsideProject("file_path is empty or contains a NUL byte; pass a path inside the project")
-        raw = Path(file_path).expanduser()
-        full = (raw if raw.is_absolute() else self.root / raw).resolve()
+        _check_path_length(file_path)
+        try:
+            raw = Path(file_path).expanduser()
+            full = (raw if raw.is_absolute() else self.root / raw).resolve()
+        except (OSError, RuntimeError) as exc:  # a symlink loop, an unknown ~user, an unreadable folder
+            raise BadToolInput(f"file_path {_shown(file_path)} cannot be resolved ({_reason(exc)}); "
+                               "pass a path inside the project") from exc
+        _check_path_length(str(full))
         if full != self.root and not full.is_relative_to(self.root):
             raise PathOutsideProject(
                 f"file_path {file_path!r} is outside the project root {self.root} "
@@ -90,11 +122,11 @@ class Workspace:
         """
         full = self.resolve(file_path)
         rel = self.relative(full) if full != self.root else "."
-        if not full.exists():
-            raise FileUnreadable(f"file {rel!r} does not exist in the project {self.root}")
-        if not full.is_file():
-            raise FileUnreadable(f"{rel!r} is not a regular file; pass a file path")
         try:
+            if not full.exists():
+                raise FileUnreadable(f"file {rel!r} does not exist in the project {self.root}")
+            if not full.is_file():
+                raise FileUnreadable(f"{rel!r} is not a regular file; pass a file path")
             size = full.stat().st_size
             if size > MAX_FILE_BYTES:
                 raise FileUnreadable(

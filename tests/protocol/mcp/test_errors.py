@@ -177,3 +177,18 @@ async def test_an_index_from_another_mochi_version_is_reported_and_completion_go
         done = await client.call_tool("complete_code", {"prefix": "def add(a, b):\n    return "})
     assert query.is_error and "mochi index --full" in text_of(query)
     assert not done.is_error and done.structured_content["indexed"] is False
+
+
+@pytest.mark.parametrize("path", ["a/" * 3000 + "x.py", "b" * 300 + ".py", "c/" * 2100 + "../" * 2100 + "x.py"],
+                         ids=["path-over-PATH_MAX", "name-over-NAME_MAX", "long-then-back-inside"])
+@pytest.mark.parametrize("tool", ["domain_query", "complete_code", "generate_diff", "suggest_pattern"])
+async def test_every_tool_refuses_a_path_longer_than_the_os_allows_as_a_tool_error(
+        shop: Path, tool: str, path: str, caplog: pytest.LogCaptureFixture) -> None:
+    args = {"domain_query": {"instruction": "x"}, "complete_code": {"prefix": "x"},
+            "generate_diff": {"instruction": "x"}, "suggest_pattern": {"goal": "x", "example": False}}[tool]
+    async with connect(shop, FakeEngine(GOOD)) as client:
+        result = await client.call_tool(tool, {**args, "file_path": path})
+        assert result.is_error and "longer than the system allows" in text_of(result), text_of(result)
+        assert len(text_of(result)) < 400  # the path is not echoed whole
+        await _still_serving(client)
+    assert not [r for r in caplog.records if r.exc_info], "no server traceback for bad input"
