@@ -23,6 +23,8 @@ def _open(project: Path, create: bool = True):  # type: ignore[no-untyped-def]
     from mochi_index import ProjectIndex
 
     root = project.expanduser().resolve()
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"project must be a folder, not a file: {root}")
     if not root.is_dir():
         raise ConfigError(f"project folder does not exist: {root}")
     cfg, _ = load_config(root, strict=True)
@@ -42,6 +44,10 @@ def index(
 
     With --stats in a folder that has no index yet, says so instead of creating one.
     """
+    if workers < 0:
+        from mochi_core.errors import ConfigError
+
+        raise ConfigError(f"--workers must be 0 (auto) or a number of parse processes, got {workers}")
     idx = _open(chosen_project(path, project), create=not stats)
     result = _run_update(idx, full=full, workers=workers or None, quiet=as_json)
     if stats:
@@ -122,8 +128,7 @@ def search(
 
     if kind not in ("", "symbol", "chunk", "pattern"):
         raise ConfigError(f"--kind must be symbol, chunk or pattern, got {kind!r}")
-    idx = _open(chosen_project(path, project), create=False)
-    hits = idx.search(query, kind=kind or None, limit=limit)
+    hits, idx = _search(chosen_project(path, project), query, kind or None, limit)
     if as_json:
         typer.echo(json.dumps([asdict(h) for h in hits], indent=2))
         return
@@ -133,3 +138,19 @@ def search(
         typer.echo(f"{h.kind:7} {h.score:5.2f}  {h.path}:{h.start_line}-{h.end_line}  {h.title}")
         first = h.text.strip().splitlines()[0] if h.text.strip() else ""
         typer.echo(f"          {first[:100]}")
+
+
+def _search(project: Path, query: str, kind: str | None, limit: int):  # type: ignore[no-untyped-def]
+    """Search; a damaged index is rebuilt first (the rebuild logs one line), an empty one is an error."""
+    from mochi_index import IndexDamaged, IndexMissing
+
+    try:
+        idx = _open(project, create=False)
+        hits = idx.search(query, kind=kind, limit=limit)
+    except IndexDamaged:
+        idx = _open(project, create=True)
+        idx.update()
+        hits = idx.search(query, kind=kind, limit=limit)
+    if not hits and not idx.exists:
+        raise IndexMissing(f"the index of {idx.root} holds no files yet; run `mochi index --project {idx.root}` first")
+    return hits, idx
