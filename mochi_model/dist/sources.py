@@ -149,7 +149,9 @@ def _fetch_hf(url: str, workdir: Path) -> Path:
             filename = _pick_archive(HfApi(endpoint=endpoint).list_repo_files(repo, revision=revision), url)
         local = hf_hub_download(repo, filename, revision=revision, local_dir=workdir, endpoint=endpoint)
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
-        raise SourceError(f"cannot download {url} from Hugging Face: {exc}") from exc
+        raise SourceError(f"cannot download {url} from Hugging Face: {_reason(exc)}") from exc
+    except ValueError as exc:  # HFValidationError: a repo id or file name the hub refuses ('..', '--'...)
+        raise SourceError(f"invalid source {url}: {_reason(exc)}; expected hf://ORG/REPO[/FILE][@REVISION]") from exc
     return Path(local)
 
 
@@ -213,8 +215,8 @@ def upload(archive: Path, dest: str, *, storage_options: dict[str, Any] | None =
         try:
             HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None).upload_file(path_or_fileobj=str(archive), path_in_repo=filename or archive.name,
                                 repo_id=repo, revision=revision)
-        except (HfHubHTTPError, OSError) as exc:
-            raise SourceError(f"cannot upload to {dest}: {exc}") from exc
+        except (HfHubHTTPError, OSError, ValueError) as exc:  # ValueError: HFValidationError (a bad repo id)
+            raise SourceError(f"cannot upload to {dest}: {_reason(exc)}") from exc
         return f"hf://{repo}/{filename or archive.name}"
     fs, path = _filesystem(target, storage_options)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -71,3 +72,16 @@ def test_an_object_store_that_cannot_be_reached_is_a_source_error(tmp_path: Path
     archive.write_bytes(b"x")
     with pytest.raises(SourceError, match=r"cannot upload to s3://bucket/a-1.0.mochi.tar.gz: .*Could not connect"):
         upload(archive, "s3://bucket/", storage_options=options)
+
+
+@pytest.mark.parametrize("url", ["hf://a/b..c", "hf://-/x", "hf://org/repo/../../etc@main"])
+def test_a_hugging_face_source_the_hub_would_refuse_is_a_source_error(url: str, tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match=rf"invalid source {re.escape(url)}: .*expected hf://ORG/REPO"):
+        fetch(url, tmp_path / "dl")
+
+
+def test_an_upload_to_an_invalid_hugging_face_repo_is_a_source_error(tmp_path: Path) -> None:
+    archive = tmp_path / "a-1.0.mochi.tar.gz"
+    archive.write_bytes(b"x")
+    with pytest.raises(SourceError, match=r"cannot upload to hf://a/b\.\.c/: .*'a/b\.\.c'"):
+        upload(archive, "hf://a/b..c/")
