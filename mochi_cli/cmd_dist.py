@@ -57,7 +57,7 @@ def pack(
 def install(
     source: Annotated[str, typer.Argument(help="Archive or folder: path, http(s)://, s3://, gs://, az://, hf://ORG/REPO.")],
     force: Annotated[bool, typer.Option("--force", help="Replace an installed version; accept another base model.")] = False,
-    max_mb: Annotated[int, typer.Option("--max-mb", help="Refuse archives larger than this.")] = 2048,
+    max_mb: Annotated[int, typer.Option("--max-mb", min=1, help="Refuse archives larger than this.")] = 2048,
     project: ProjectOpt = None,
 ) -> None:
     """Verify and install an adapter into ~/.mochi/adapters/NAME/VERSION."""

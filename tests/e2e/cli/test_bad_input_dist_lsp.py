@@ -57,3 +57,9 @@ def test_lsp_on_a_port_out_of_range_is_refused(tmp_path: Path) -> None:
     result = _mochi("lsp", "--tcp", "127.0.0.1:70000", "--fake-engine", "{}", cwd=tmp_path)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "0-65535" in result.stderr
+
+
+def test_install_with_a_cap_under_one_megabyte_is_a_usage_error(tmp_path: Path) -> None:
+    result = _mochi("install", str(tmp_path / "a.mochi.tar.gz"), "--max-mb", "0", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--max-mb" in result.stderr and "greater than or equal to 1" in result.stderr
