@@ -171,7 +171,9 @@ async def test_a_cancelled_call_stops_the_generation_at_its_next_token(shop: Pat
 
 async def test_an_index_from_another_mochi_version_is_reported_and_completion_goes_on_without_it(
         shop: Path) -> None:
-    (shop / ".mochi" / "index" / "schema.json").write_text('{"schema_version": -1}')
+    index = shop / ".mochi" / "index"  # the schema stamp lives in the store CURRENT names (mochi_index.stores)
+    current = (index / "CURRENT").read_text().strip() if (index / "CURRENT").exists() else "."
+    (index / current / "schema.json").write_text('{"schema_version": -1}')
     async with connect(shop, FakeEngine("a + b")) as client:
         query = await client.call_tool("domain_query", {"instruction": "refund"})
         done = await client.call_tool("complete_code", {"prefix": "def add(a, b):\n    return "})
