@@ -186,7 +186,7 @@ class Store:
             tbl.search().select([column]).limit(None).to_arrow()
         chunks = self.tables["chunks"]
         if any(i.index_type == "FTS" for i in chunks.list_indices()):
-            chunks.search("probe", query_type="fts", fts_columns="terms").select(["id"]).limit(1).to_list()
+            chunks.search("probe", query_type="fts", fts_columns="terms").select(["id", "_score"]).limit(1).to_list()
 
     # ---- derived structures: the patterns snapshot is stamped with the versions it was built from
     def _derived_key(self) -> list[int]:
