@@ -68,6 +68,7 @@ class CompletionSection:
     prefix_tokens: int = field(default=1024, metadata={"help": "Token budget for code before the cursor."})
     suffix_tokens: int = field(default=128, metadata={"help": "Token budget for code after the cursor (re-read on every keystroke: FIM puts it after the prefix)."})
     context_tokens: int = field(default=768, metadata={"help": "Token budget for retrieved project context."})
+    retrieval: list[str] = field(default_factory=lambda: ["imports", "definitions", "similar"], metadata={"help": "Retrieval ingredients: imports (what the file's imports name, resolved to project files), definitions (of identifiers near the cursor), similar (BM25 code chunks)."})
     temperature: float = field(default=0.0, metadata={"help": "0 = greedy."})
 
 
@@ -93,6 +94,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "model.dtype": ("auto", "float32", "bfloat16", "float16"),
     "model.remote_server": ("openai", "vllm", "llama.cpp", "mlx_lm"),
     "completion.multiline": ("auto", "always", "never"),
+    "completion.retrieval": ("imports", "definitions", "similar"),
     "adapters.role": ("base", "project"),
 }
 

@@ -64,6 +64,20 @@ def symbols_prefix(store: Store, prefix: str, limit: int = 20) -> list[Symbol]:
     return [_symbol(r) for r in rows[:limit]]
 
 
+def symbols_in(store: Store, path_suffixes: list[str], limit: int = 200) -> list[Symbol]:
+    """Symbols of the files whose path ends with one of ``path_suffixes`` (module → file lookups), in file order."""
+    suffixes = [x for x in dict.fromkeys(path_suffixes) if x]
+    if not suffixes:
+        return []
+    conds = []
+    for suffix in suffixes:
+        like = suffix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conds.append(f"(path = {sql_str(suffix)} OR path LIKE {sql_str('%/' + like)})")
+    rows = store["symbols"].search().where(" OR ".join(conds)).select(_SYMBOL_COLUMNS).limit(limit).to_list()
+    rows.sort(key=lambda r: (r["path"], r["start_line"]))
+    return [_symbol(r) for r in rows]
+
+
 def query_terms(code: str) -> str:
     """The FTS query for a piece of code: its distinct terms, the latest ones kept."""
     words = list(dict.fromkeys(w.lower() for w in _WORD.findall(terms(code)) if len(w) > 1))

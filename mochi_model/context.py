@@ -1,21 +1,14 @@
 """Prompt assembly for completions: document + cursor → prefix/suffix windows + retrieved snippets.
 
-Shared by the LSP, MCP `complete_code` and `mochi eval`, so all three see the same prompts.
-Retrieval, in order of value for next-line completion:
-
-1. **definitions of the identifiers in use** — names on the cursor line, in the last lines of the
-   prefix and imported by the file, looked up in the index (other files only); classes are shown
-   as skeletons (fields + method signatures), functions as signature + first docstring line;
-2. **similar code** — BM25 chunks from other files that share identifiers with the prefix tail.
-
-Snippets from one file are merged into one block (the repo-level format shows them as a file);
-the most relevant block comes last, closest to the hole.
+Called through :mod:`mochi_model.pipeline` by every edge (LSP, MCP, CLI, eval). The windows are
+token-budgeted with the engine's tokenizer and cut so their front stays put while the user types;
+the snippets come from :mod:`mochi_model.retrieval` (imports resolved to project files, definitions
+of the identifiers in use, similar chunks). Definitions are shown compactly: classes as skeletons
+(fields + method signatures), functions as signature + first docstring line.
 """
 
 from __future__ import annotations
 
-import builtins
-import keyword
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,16 +16,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mochi_core.config import CompletionSection
+from mochi_index.languages import language_for_path
+from mochi_model.retrieval import (
+    INGREDIENTS,
+    definition_candidates,
+    identifiers_in_use,
+    import_candidates,
+    last_mentions,
+    pack,
+    similar_candidates,
+)
 from mochi_model.types import Snippet
 
 if TYPE_CHECKING:  # the index is optional at run time
     from mochi_index import ProjectIndex
 
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_IMPORT = re.compile(r"^\s*from\s+[\w.]+\s+import\s+\(?([^)#\n]+)", re.MULTILINE)
 _PARTIAL_WORD = re.compile(r"[A-Za-z0-9_]+\Z")
 _RESERVE_STEP = 32  # tokens: the prefix window moves only when the cursor line grows past a multiple of this
-_COMMON = set(keyword.kwlist) | set(dir(builtins)) | {"self", "cls", "None", "True", "False", "args", "kwargs"}
 
 
 @dataclass(kw_only=True)
@@ -84,24 +84,9 @@ def build_fim_request(
         # at the front of the prompt) would change on every keystroke and defeat KV-cache reuse.
         before = _PARTIAL_WORD.sub("", text[:offset])
         snippets += retrieve_snippets(index, before, path=path, language=language,
-                                      budget=cfg.context_tokens - sum(count(s.text) for s in recent), count=count)
+                                      budget=cfg.context_tokens - sum(count(s.text) for s in recent), count=count,
+                                      ingredients=cfg.retrieval)
     return FimRequest(prefix=prefix, suffix=suffix, snippets=snippets, path=path, language=language)
-
-
-def identifiers_in_use(before: str, *, lines: int = 12) -> list[str]:
-    """Names worth looking up, most important first: cursor line, recent lines, then imports."""
-    tail = before.splitlines()[-lines:]
-    ordered: list[str] = []
-    for line in reversed(tail):
-        for name in reversed(_WORD.findall(line)):
-            if name not in _COMMON and len(name) > 1 and name not in ordered:
-                ordered.append(name)
-    for m in _IMPORT.finditer(before):
-        for part in m.group(1).split(","):
-            name = part.strip().split(" as ")[0].strip()
-            if name and name not in ordered and name.isidentifier():
-                ordered.append(name)
-    return ordered
 
 
 def retrieve_snippets(
@@ -112,55 +97,30 @@ def retrieve_snippets(
     language: str = "",
     budget: int = 768,
     count: Callable[[str], int] = _approx_tokens,
-    similar: int = 2,
+    similar: int = 4,
+    ingredients: Sequence[str] = INGREDIENTS,
 ) -> list[Snippet]:
-    """Definitions of identifiers in use plus similar chunks, within ``budget`` tokens.
+    """Project context for the code ``before`` the cursor, within ``budget`` tokens (see :mod:`mochi_model.retrieval`).
 
     Returns:
         One snippet per source file, least relevant first (so the best sits next to the hole).
     """
-    names = identifiers_in_use(before)
-    pieces: list[tuple[str, str, str]] = []  # (path, text, kind), most relevant first
-    try:
-        defs = index.definitions(names[:40], limit=24)
-    except Exception:  # noqa: BLE001 - a broken index must not break completion; logged by caller
-        defs = []
-    seen: set[str] = set()
-    per_name: dict[str, int] = {}
-    for sym in defs:
-        per_name[sym.name] = per_name.get(sym.name, 0) + 1
-    for sym in defs:
-        # a method name shared by many classes ("run") says little; keep unambiguous ones
-        if sym.path == path or sym.parent in seen or (sym.kind == "method" and per_name[sym.name] > 1):
-            continue
-        if sym.kind == "class" and _source(index, sym):
-            seen.add(sym.qualified_name)  # its skeleton lists the members already
-        pieces.append((sym.path, _symbol_view(index, sym), "definition"))
-    if similar:
-        query = "\n".join(before.splitlines()[-8:])
-        try:
-            chunks = index.similar_chunks(query, limit=similar + 2, exclude_path=path or None)
-        except Exception:  # noqa: BLE001
-            chunks = []
-        shown = {p for p, _, _ in pieces}
-        fresh = [c for c in chunks if not (c.symbol and (c.symbol.split(".")[0] in seen or
-                                                         (c.path in shown and c.symbol in names)))]
-        for c in fresh[:similar]:
-            pieces.append((c.path, c.text, "similar"))
-    chosen: list[tuple[str, str, str]] = []
-    used = 0
-    for p, t, k in pieces:
-        n = count(t) + 4
-        if used + n > budget:
-            continue
-        chosen.append((p, t, k))
-        used += n
-    merged: dict[str, list[tuple[str, str]]] = {}
-    for p, t, k in chosen:
-        merged.setdefault(p, []).append((t, k))
-    blocks = [Snippet(path=p, text="\n\n".join(t for t, _ in items), kind=items[0][1])
-              for p, items in merged.items()]
-    return list(reversed(blocks))
+    if budget <= 0:
+        return []
+    mentions = last_mentions(before)
+    lang = language or (language_for_path(path) or "" if path else "")
+    candidates = []
+    if "imports" in ingredients:
+        candidates += import_candidates(index, before, path=path, language=lang,
+                                        view=lambda s: _symbol_view(index, s), mentions=mentions)
+    if "definitions" in ingredients:
+        candidates += definition_candidates(index, before, path=path, view=lambda s: _symbol_view(index, s),
+                                            has_body=lambda s: bool(_source(index, s)), mentions=mentions)
+    if "similar" in ingredients and similar:
+        classes = {c.key.split(":", 1)[1] for c in candidates if c.kind == "definition"}
+        candidates += similar_candidates(index, before, path=path, limit=similar, exclude=classes,
+                                         names=identifiers_in_use(before))
+    return pack(candidates, budget, count)
 
 
 def _symbol_view(index: Any, sym: Any) -> str:

@@ -118,6 +118,12 @@ class LocalIndex:
                     out.append(s)
         return out[:limit]
 
+    def symbols_in(self, path_suffixes: list[str], limit: int = 200) -> list[Symbol]:
+        """Symbols of the files whose path ends with one of ``path_suffixes`` (as ``ProjectIndex.symbols_in``)."""
+        wanted = [x for x in path_suffixes if x]
+        out = [s for s in self.symbols if any(s.path == x or s.path.endswith("/" + x) for x in wanted)]
+        return sorted(out, key=lambda s: (s.path, s.start_line))[:limit]
+
     def members(self, qualified_name: str) -> list[Symbol]:
         """Direct members of a class (methods, nested classes)."""
         return [s for s in self.symbols if s.parent == qualified_name]

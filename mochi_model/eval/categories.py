@@ -3,7 +3,9 @@
 - ``docstring`` — the target line is a comment or lies inside a string block (docstrings);
 - ``cross_file`` — the target line uses an identifier that the project index defines in *another*
   file and that does not occur in the file before the cursor (the CrossCodeEval criterion: the
-  model cannot copy it from the prefix, so project context is the only source);
+  model cannot copy it from the prefix, so project context is the only source). As in CrossCodeEval
+  only *uses* count: import statements, the names a line defines itself (``def name``, ``x =``),
+  dunder names and generic names defined in many files (``run``, ``get``) do not;
 - ``in_file`` — everything else.
 
 Retrieval exists for the cross-file holes; the eval reports every category separately.
@@ -49,14 +51,24 @@ def string_lines(text: str) -> set[int]:
     return lines
 
 
+_IMPORT_LINE = re.compile(r"^\s*(from\s+\S+\s+import\b|import\s|export\s.*\sfrom\s|use\s)")
+_DEFINES = re.compile(r"\b(?:def|class|function|func|fn|struct|interface|type|const|let|var)\s+([A-Za-z_]\w*)"
+                      r"|^\s*(?:self\.|this\.)?([A-Za-z_]\w*)\s*(?::[^=]*)?=(?!=)")
+GENERIC_DEFINITIONS = 3  # a name defined in more files than this is generic (run, get, name)
+
+
 def cross_file_names(target: str, before: str, path: str, defined: Mapping[str, set[str]]) -> list[str]:
-    """Identifiers of ``target`` defined in another file and absent from ``before``."""
+    """Identifiers ``target`` uses that another file defines and ``before`` lacks (see module docstring)."""
+    if _IMPORT_LINE.match(target):
+        return []
     seen_before = set(_WORD.findall(before))
+    own = {n for m in _DEFINES.finditer(target) for n in m.groups() if n}
     out = []
     for name in dict.fromkeys(_WORD.findall(target)):
-        if keyword.iskeyword(name) or name in seen_before:
+        if keyword.iskeyword(name) or name in seen_before or name in own or name.startswith("__"):
             continue
-        if defined.get(name, set()) - {path}:
+        where = defined.get(name, set()) - {path}
+        if where and len(where) <= GENERIC_DEFINITIONS:
             out.append(name)
     return out
 

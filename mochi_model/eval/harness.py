@@ -4,7 +4,8 @@ Each hole is completed by :func:`mochi_model.pipeline.complete_document` — the
 MCP and CLI call — with the project's index, the ``[completion]`` budgets and the engine as
 configured, so a row measures what a user of that configuration gets. Decoding is greedy and holes
 are seeded, so a run repeats. Next-line holes stop decoding after the first line (greedy: it is the
-first line of the user's suggestion); the time budget is off, so a busy machine cannot change a score.
+first line of the user's suggestion), as do ``cross_file`` holes (next-line holes whose line needs a
+name from another file); the time budget is off, so a busy machine cannot change a score.
 
 Rows (:func:`plan_rows`):
 
@@ -94,7 +95,7 @@ def run_row(engine: Any, row: Row, holes: list[Hole], categories: list[str], fil
         h = holes[i]
         res = complete_document(engine, h.document(files[h.path]), h.cursor, path=h.path,
                                 index=index if row.retrieval else None, config=config, time_budget_s=None,
-                                max_lines=1 if h.kind == "next_line" else None)
+                                max_lines=None if h.kind == "span" else 1)
         pred = res.text
         out[i] = HoleResult(config=row.name, kind=h.kind, category=categories[i], path=h.path, target=h.target,
                             pred=pred, em=exact_match(pred, h.target), es=edit_similarity(pred, h.target),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from mochi_model.data.samples import is_completable_line, next_line_hole
 
-HOLE_KINDS = ("next_line", "span")
+HOLE_KINDS = ("next_line", "span")  # `mochi eval` adds "cross_file" (next-line holes, chosen by category)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -43,10 +43,15 @@ def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                       if c in per.get("next_line", {}).get("categories", {})), 0)
             header.append(f"{CATEGORY_LABELS[c]} EM (n={n})")
         header += ["next-line ES"]
+    if "cross_file" in kinds:
+        n = next(per["cross_file"]["n"] for per in summary["configs"].values() if "cross_file" in per)
+        header += [f"cross-file set EM % [95% CI] (n={n})"]
     if "span" in kinds:
         header += ["span EM % [95% CI]", "span ES"]
     header += ["p50 ms", "next-line EM vs base [95% CI]"]
-    if "cross_file" in cats:
+    if "cross_file" in kinds:
+        header.append("cross-file set EM vs base")
+    elif "cross_file" in cats:
         header.append("cross-file EM vs base")
     rows = []
     for name in summary.get("rows") or list(summary["configs"]):
@@ -61,6 +66,8 @@ def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                 m = (nl or {}).get("categories", {}).get(c)
                 row.append(_pct(m["em"]).strip() if m else "-")
             row.append(_pct(nl["es"]) if nl else "-")
+        if "cross_file" in kinds:
+            row.append(_em_ci(per["cross_file"]) if "cross_file" in per else "-")
         if "span" in kinds:
             sp = per.get("span")
             row += [_em_ci(sp) if sp else "-", _pct(sp["es"]) if sp else "-"]
@@ -68,7 +75,9 @@ def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         row.append(f"{lat[len(lat) // 2]:.0f}")
         g = summary.get("gains", {}).get(name, {}).get("next_line")
         row.append(_gain(g))
-        if "cross_file" in cats:
+        if "cross_file" in kinds:
+            row.append(_gain(summary.get("gains", {}).get(name, {}).get("cross_file")))
+        elif "cross_file" in cats:
             row.append(_gain((g or {}).get("categories", {}).get("cross_file")))
         rows.append(row)
     return header, rows
@@ -79,10 +88,14 @@ def comparison_lines(summary: dict[str, Any]) -> list[str]:
     out = []
     for pair, cmp in summary.get("comparisons", {}).items():
         g = cmp.get("next_line")
-        if g is None or pair.endswith(" vs base"):
+        if pair.endswith(" vs base") or (g is None and "cross_file" not in cmp):
             continue
-        cross = g.get("categories", {}).get("cross_file")
-        out.append(f"{pair}: next-line EM {_gain(g)}" + (f"; cross-file {_gain(cross)}" if cross else ""))
+        parts = [f"next-line EM {_gain(g)}"] if g is not None else []
+        if "cross_file" in cmp:
+            parts.append(f"cross-file set {_gain(cmp['cross_file'])}")
+        elif g is not None and g.get("categories", {}).get("cross_file"):
+            parts.append(f"cross-file {_gain(g['categories']['cross_file'])}")
+        out.append(f"{pair}: " + "; ".join(parts))
     return out
 
 
@@ -127,6 +140,8 @@ def plot(summary: dict[str, Any], path: Path) -> None:
     if "next_line" in kinds:
         series.append(("next-line", "next_line", None))
         series += [(CATEGORY_LABELS[c], "next_line", c) for c in _categories(summary)]
+    if "cross_file" in kinds:
+        series.append(("cross-file set", "cross_file", None))
     if "span" in kinds:
         series.append(("span", "span", None))
     fig, ax = plt.subplots(figsize=(max(7, 1.3 * len(names) + 2), 4))

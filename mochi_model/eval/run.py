@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from mochi_model.data.prepare import collect_files
 from mochi_model.data.split import split_files
 from mochi_model.eval.categories import categorize, definitions_by_name
 from mochi_model.eval.harness import run_eval
-from mochi_model.eval.holes import sample_holes
+from mochi_model.eval.holes import Hole, sample_holes
 from mochi_model.eval.report import render_table, write_outputs
 
 logger = logging.getLogger(__name__)
@@ -78,6 +78,21 @@ def build_eval_index(files: dict[str, str], test: list[str], folder: Path, confi
     return index
 
 
+def sample_all(files: dict[str, str], n: int, kinds: tuple[str, ...], defined: dict[str, set[str]], *,
+               seed: int = 0) -> list[Hole]:
+    """``n`` holes of each kind; ``cross_file`` = next-line holes whose line needs a name from another file
+    (sampled from every completable line, so the CrossCodeEval-style set is large enough to measure)."""
+    holes: list[Hole] = []
+    for kind in kinds:
+        if kind == "cross_file":
+            pool = sample_holes(files, 10**9, kind="next_line", seed=seed + 1)
+            cats = categorize(pool, files, defined)
+            holes += [replace(h, kind="cross_file") for h, c in zip(pool, cats, strict=True) if c == "cross_file"][:n]
+        else:
+            holes += sample_holes(files, n, kind=kind, seed=seed)
+    return holes
+
+
 def evaluate_repo(engine: Any, root: Path, out_dir: Path, *, data_dir: Path | None = None,
                   options: EvalOptions | None = None, compare_engine: Any = None, previous: Path | None = None,
                   progress: Any = None, config: MochiConfig | None = None) -> dict[str, Any]:
@@ -94,12 +109,14 @@ def evaluate_repo(engine: Any, root: Path, out_dir: Path, *, data_dir: Path | No
     if not scored:
         raise EvalError(f"no held-out test files under {root / opts.subdir}; prepare data first or add files")
     test_files = {p: files[p] for p in scored}
-    holes = [h for kind in opts.kinds for h in sample_holes(test_files, opts.holes, kind=kind, seed=opts.seed)]
-    if not holes:
-        raise EvalError("the held-out files have no completable lines")
     t0 = time.perf_counter()
     index = build_eval_index(files, test, Path(out_dir) / "project", cfg)
-    categories = categorize(holes, files, definitions_by_name(index.iter_symbols()))
+    defined = definitions_by_name(index.iter_symbols())
+    holes = sample_all(test_files, opts.holes, opts.kinds, defined, seed=opts.seed)
+    if not holes:
+        index.close()
+        raise EvalError("the held-out files have no completable lines")
+    categories = categorize(holes, files, defined)
     prev_rows = None
     if previous is not None and Path(previous).exists():
         prev_rows = [json.loads(ln) for ln in Path(previous).read_text(encoding="utf-8").splitlines() if ln.strip()]

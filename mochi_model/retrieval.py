@@ -1,0 +1,260 @@
+"""Project context for completions: what the code before the cursor refers to in other files.
+
+Used by prompt assembly (:func:`mochi_model.context.build_fim_request`, hence the LSP, MCP, CLI and
+eval alike) and by training-data preparation, so training prompts look like inference prompts.
+The ingredients (``[completion] retrieval``), each a list of candidate pieces:
+
+- ``imports`` — the file's imports resolved to project files (``from pkg.mod import X`` → ``X`` in
+  ``pkg/mod.py``; ``import pkg.mod as m`` / ``from pkg import mod`` → a skeleton of the module's
+  top-level names), so a class comes with its members and a module with its functions: the names
+  a next line most often takes from another file (CrossCodeEval's cross-file identifiers);
+- ``definitions`` — definitions of the identifiers near the cursor and in the enclosing
+  signature (parameter annotations, base classes), wherever the index finds them;
+- ``similar`` — BM25 code chunks from other files that share identifiers with the last lines.
+
+Candidates are ranked by how recently the file mentions them (the last mention before the cursor
+wins; module skeletons of namespace imports first, similar chunks just below what the last three
+lines mention), packed into the token budget, merged per file, and returned least relevant first so the best
+sits next to the hole.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import posixpath
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mochi_model.types import Snippet
+
+INGREDIENTS = ("imports", "definitions", "similar")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_FROM_IMPORT = re.compile(r"^[ \t]*from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^#\n]+)", re.MULTILINE)
+_IMPORT = re.compile(r"^[ \t]*import[ \t]+([\w.]+(?:[ \t]+as[ \t]+\w+)?(?:[ \t]*,[ \t]*[\w.]+(?:[ \t]+as[ \t]+\w+)?)*)",
+                     re.MULTILINE)
+_JS_IMPORT = re.compile(r"""^[ \t]*import[ \t]+(?:type[ \t]+)?(.+?)[ \t]+from[ \t]+['"]([^'"]+)['"]""", re.MULTILINE)
+_SCOPE = re.compile(r"^([ \t]*)(?:async[ \t]+)?(?:def|class)[ \t]+\w+")
+_COMMON = set(keyword.kwlist) | set(dir(builtins)) | {"self", "cls", "None", "True", "False", "args", "kwargs"}
+_JS_EXTENSIONS = (".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", "/index.ts", "/index.js")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A piece of context and how relevant it is (a later mention in the file = more relevant)."""
+
+    path: str
+    text: str
+    kind: str  # definition | module | similar
+    rank: float
+    key: str  # de-duplication key
+
+
+@dataclass(frozen=True)
+class ImportedModule:
+    module: str  # as written
+    suffixes: tuple[str, ...]  # project-relative path suffixes it may resolve to
+    names: tuple[tuple[str, str], ...]  # (imported name, local alias); () for a whole-module import
+    alias: str = ""  # local name of a whole-module import
+
+
+def identifiers_in_use(before: str, *, lines: int = 12) -> list[str]:
+    """Names worth looking up, most important first: cursor line, recent lines, enclosing signatures."""
+    tail = before.splitlines()[-lines:]
+    ordered: list[str] = []
+    for line in reversed(tail):
+        for name in reversed(_WORD.findall(line)):
+            if name not in _COMMON and len(name) > 1 and name not in ordered:
+                ordered.append(name)
+    for line in enclosing_signatures(before):
+        for name in _WORD.findall(line):
+            if name not in _COMMON and len(name) > 1 and name not in ordered:
+                ordered.append(name)
+    for m in _FROM_IMPORT.finditer(before):
+        for name, _ in _names(m.group(2)):
+            if name not in ordered:
+                ordered.append(name)
+    return ordered
+
+
+def enclosing_signatures(before: str, *, max_lines: int = 400) -> list[str]:
+    """Header lines of the function/class definitions enclosing the cursor, innermost first."""
+    lines = before.splitlines()[-max_lines:]
+    out: list[str] = []
+    indent = None
+    for line in reversed(lines):
+        if not line.strip():
+            continue
+        ind = len(line) - len(line.lstrip())
+        if indent is None:
+            indent = ind + 1
+        m = _SCOPE.match(line)
+        if m and ind < indent:
+            out.append(line)
+            indent = ind
+            if ind == 0:
+                break
+    return out
+
+
+def _names(spec: str) -> list[tuple[str, str]]:
+    out = []
+    for part in spec.strip("() \t").replace("\n", " ").split(","):
+        bits = part.split()
+        if bits and bits[0].isidentifier() and bits[0] != "*":
+            out.append((bits[0], bits[2] if len(bits) == 3 and bits[1] == "as" else bits[0]))
+    return out
+
+
+def _py_module_suffixes(module: str, path: str) -> tuple[str, ...]:
+    """``pkg.mod`` → ``pkg/mod.py``, ``pkg/mod/__init__.py``; relative modules resolved against ``path``."""
+    dots = len(module) - len(module.lstrip("."))
+    rest = module[dots:].replace(".", "/")
+    if dots:
+        base = posixpath.dirname(path)
+        for _ in range(dots - 1):
+            base = posixpath.dirname(base)
+        rest = posixpath.join(base, rest) if rest else base
+    if not rest:
+        return ()
+    return (f"{rest}.py", f"{rest}/__init__.py")
+
+
+def parse_imports(text: str, path: str, language: str) -> list[ImportedModule]:
+    """The imports of ``text`` with the project paths they may resolve to (Python, JS/TS)."""
+    out: list[ImportedModule] = []
+    if language in ("javascript", "typescript", "tsx"):
+        for m in _JS_IMPORT.finditer(text):
+            spec, source = m.group(1), m.group(2)
+            if not source.startswith("."):
+                continue
+            rest = posixpath.normpath(posixpath.join(posixpath.dirname(path), source))
+            suffixes = tuple(rest + ext for ext in _JS_EXTENSIONS) if not Path(rest).suffix else (rest,)
+            names = _names(spec[spec.find("{") + 1:spec.find("}")]) if "{" in spec else ()
+            alias = spec.split(" as ")[-1].strip() if "* as" in spec else spec.split(",")[0].strip()
+            out.append(ImportedModule(module=source, suffixes=suffixes, names=tuple(names),
+                                      alias="" if "{" in alias else alias))
+        return out
+    for m in _FROM_IMPORT.finditer(text):
+        module = m.group(1)
+        suffixes = _py_module_suffixes(module, path)
+        names = tuple(_names(m.group(2)))
+        out.append(ImportedModule(module=module, suffixes=suffixes, names=names))
+        for name, alias in names:  # `from pkg import mod`: mod may be a module itself
+            sub = _py_module_suffixes(f"{module}.{name}" if module.strip(".") else module + name, path)
+            out.append(ImportedModule(module=f"{module}.{name}", suffixes=sub, names=(), alias=alias))
+    for m in _IMPORT.finditer(text):
+        for part in m.group(1).split(","):
+            bits = part.split()
+            if not bits:
+                continue
+            module = bits[0]
+            alias = bits[2] if len(bits) == 3 else module
+            out.append(ImportedModule(module=module, suffixes=_py_module_suffixes(module, path), names=(),
+                                      alias=alias))
+    return out
+
+
+def last_mentions(before: str) -> dict[str, int]:
+    return {m.group(0): m.start() for m in _WORD.finditer(before)}
+
+
+def import_candidates(index: Any, before: str, *, path: str, language: str,
+                      view: Callable[[Any], str], mentions: dict[str, int]) -> list[Candidate]:
+    """Classes/functions the file imports from project files, and skeletons of imported modules."""
+    modules = [m for m in parse_imports(before, path, language) if m.suffixes]
+    if not modules:
+        return []
+    suffixes = [s for m in modules for s in m.suffixes]
+    symbols = [s for s in index.symbols_in(suffixes, limit=2000) if s.path != path]
+    by_file: dict[str, list[Any]] = {}
+    for s in symbols:
+        by_file.setdefault(s.path, []).append(s)
+    out: list[Candidate] = []
+    for mod in modules:
+        files = [p for p in by_file if any(p == x or p.endswith("/" + x) for x in mod.suffixes)]
+        if not files:
+            continue
+        file = min(files, key=len)  # the shortest match is the most specific resolution
+        syms = by_file[file]
+        if mod.names:
+            for name, alias in mod.names:
+                for s in syms:
+                    if s.name == name and not s.parent:
+                        out.append(Candidate(path=s.path, text=view(s), kind="definition",
+                                             rank=mentions.get(alias, -1), key=f"{s.path}:{s.qualified_name}"))
+                        break
+        else:
+            tops = [s for s in syms if not s.parent]
+            if tops:
+                text = "\n".join(s.signature.splitlines()[0] for s in tops[:40])
+                # a namespace import is used as `mod.name`: every such name is cross-file, and the
+                # skeleton is one line per name, so it goes first (measured: bench/retrieval_bench.py)
+                out.append(Candidate(path=file, text=text, kind="module", rank=len(before) + 1,
+                                     key=f"{file}:<module>"))
+    return out
+
+
+def definition_candidates(index: Any, before: str, *, path: str, view: Callable[[Any], str],
+                          has_body: Callable[[Any], bool], mentions: dict[str, int]) -> list[Candidate]:
+    """Definitions (other files) of the identifiers near the cursor and in the enclosing signatures."""
+    names = identifiers_in_use(before)
+    defs = index.definitions(names[:40], limit=24)
+    per_name: dict[str, int] = {}
+    for sym in defs:
+        per_name[sym.name] = per_name.get(sym.name, 0) + 1
+    seen_classes: set[str] = set()
+    out: list[Candidate] = []
+    for sym in defs:
+        # a method name shared by many classes ("run") says little; keep unambiguous ones
+        if sym.path == path or sym.parent in seen_classes or (sym.kind == "method" and per_name[sym.name] > 1):
+            continue
+        if sym.kind == "class" and has_body(sym):
+            seen_classes.add(sym.qualified_name)  # its skeleton lists the members already
+        out.append(Candidate(path=sym.path, text=view(sym), kind="definition", rank=mentions.get(sym.name, -1),
+                             key=f"{sym.path}:{sym.qualified_name}"))
+    return out
+
+
+def similar_candidates(index: Any, before: str, *, path: str, limit: int, exclude: set[str],
+                       names: Sequence[str]) -> list[Candidate]:
+    """BM25 chunks from other files sharing identifiers with the last lines, ranked just below the cursor."""
+    lines = before.splitlines()
+    query = "\n".join(lines[-8:])
+    chunks = index.similar_chunks(query, limit=limit + 2, exclude_path=path or None)
+    # below what the last three lines mention, above everything older
+    top = len(before) - len("\n".join(lines[-3:])) - 1
+    out = []
+    for c in chunks:
+        if c.symbol and (c.symbol.split(".")[0] in exclude or c.symbol in names):
+            continue
+        out.append(Candidate(path=c.path, text=c.text, kind="similar", rank=top - len(out),
+                             key=f"{c.path}:{c.start_line}"))
+        if len(out) >= limit:
+            break
+    return out
+
+
+def pack(candidates: Iterable[Candidate], budget: int, count: Callable[[str], int]) -> list[Snippet]:
+    """Most relevant first while they fit; merged per file; returned least relevant first."""
+    chosen: list[Candidate] = []
+    seen: set[str] = set()
+    used = 0
+    for c in sorted(candidates, key=lambda c: -c.rank):
+        if c.key in seen or not c.text.strip():
+            continue
+        n = count(c.text) + 4
+        if used + n > budget:
+            continue
+        seen.add(c.key)
+        chosen.append(c)
+        used += n
+    merged: dict[str, list[Candidate]] = {}
+    for c in chosen:
+        merged.setdefault(c.path, []).append(c)
+    blocks = [Snippet(path=p, text="\n\n".join(c.text for c in items), kind=items[0].kind if items[0].kind != "module"
+                      else "definition") for p, items in merged.items()]
+    return list(reversed(blocks))

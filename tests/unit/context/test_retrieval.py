@@ -1,0 +1,71 @@
+"""Retrieval ingredients: imports resolved to project files, module skeletons, ranking, the config switch."""
+
+from __future__ import annotations
+
+from mochi_core.config import CompletionSection
+from mochi_index import ProjectIndex
+from mochi_model.context import build_fim_request, retrieve_snippets
+from mochi_model.data.local_index import LocalIndex
+from mochi_model.retrieval import enclosing_signatures, parse_imports
+
+FILES = {
+    "pkg/__init__.py": "",
+    "pkg/models.py": "class Order:\n    total: int\n    def refund(self, amount: int) -> None:\n        pass\n",
+    "other/models.py": "class Order:\n    legacy_field: str\n",
+    "pkg/util/_text.py": "def slugify(name: str) -> str:\n    return name\n\n\ndef shout(s: str) -> str:\n    return s\n",
+    "pkg/app.py": "",
+}
+
+
+def test_python_imports_resolve_absolute_relative_and_submodule_forms():
+    text = "from pkg.models import Order as O\nfrom .util import _text\nimport pkg.util._text as t\n"
+    mods = {m.module: m for m in parse_imports(text, "pkg/app.py", "python")}
+    assert mods["pkg.models"].suffixes[0] == "pkg/models.py" and mods["pkg.models"].names == (("Order", "O"),)
+    assert mods[".util._text"].suffixes[0] == "pkg/util/_text.py" and mods[".util._text"].alias == "_text"
+    assert mods["pkg.util._text"].alias == "t"
+
+
+def test_javascript_relative_imports_resolve_with_extensions():
+    mods = parse_imports("import { a, b as c } from './lib/x';\nimport * as ns from '../y';\n", "src/app.ts",
+                         "typescript")
+    assert "src/lib/x.ts" in mods[0].suffixes and mods[0].names == (("a", "a"), ("b", "c"))
+    assert "y.ts" in mods[1].suffixes and mods[1].alias == "ns"
+
+
+def test_an_imported_class_comes_from_the_file_it_is_imported_from():
+    index = LocalIndex(FILES)
+    before = "from pkg.models import Order\n\n\ndef f(o):\n    "
+    snips = retrieve_snippets(index, before, path="pkg/app.py", language="python", ingredients=("imports",))
+    assert [s.path for s in snips] == ["pkg/models.py"]
+    assert "def refund(self, amount: int) -> None:" in snips[0].text and "legacy_field" not in snips[0].text
+
+
+def test_a_namespace_import_brings_the_module_skeleton_first():
+    index = LocalIndex(FILES)
+    before = "from pkg.util import _text\nfrom pkg.models import Order\n\nx = Order()\n"
+    snips = retrieve_snippets(index, before, path="pkg/app.py", language="python", budget=30,
+                              ingredients=("imports",))
+    assert [s.path for s in snips] == ["pkg/util/_text.py"]  # the budget holds one piece: the skeleton wins
+    assert "def slugify(name: str) -> str:" in snips[0].text and "def shout(s: str) -> str:" in snips[0].text
+
+
+def test_enclosing_signatures_give_the_parameter_annotations_innermost_first():
+    before = "class Shop(Base):\n    def sell(self, order: Order, n: int):\n        x = 1\n        "
+    assert enclosing_signatures(before) == ["    def sell(self, order: Order, n: int):", "class Shop(Base):"]
+
+
+def test_the_config_switches_ingredients_off_on_a_real_index(tmp_path):
+    for rel, text in FILES.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    idx = ProjectIndex.open(tmp_path)
+    idx.update()
+    try:
+        doc = "from pkg.util import _text\n\n\ndef f():\n    return _text."
+        on = build_fim_request(doc, len(doc), path="pkg/app.py", language="python", index=idx)
+        assert any("def slugify" in s.text for s in on.snippets)
+        off = build_fim_request(doc, len(doc), path="pkg/app.py", language="python", index=idx,
+                                config=CompletionSection(retrieval=["definitions"]))
+        assert not any("def slugify" in s.text for s in off.snippets)
+    finally:
+        idx.close()
