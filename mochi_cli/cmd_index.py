@@ -37,7 +37,7 @@ def index(
     watch: Annotated[bool, typer.Option("--watch", help="Keep running and re-index files as they change.")] = False,
     stats: Annotated[bool, typer.Option("--stats", help="Print counts per language/kind and skipped files.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-    full: Annotated[bool, typer.Option("--full", help="Drop the index and re-parse every file.")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Re-parse every file into a fresh index; readers use the old one until it is done.")] = False,
     workers: Annotated[int, typer.Option(help="Parse processes (0 = auto).")] = 0,
 ) -> None:
     """Index the project incrementally (only changed files are re-parsed).
