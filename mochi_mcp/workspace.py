@@ -101,7 +101,7 @@ class Workspace:
         _check_path_length(str(full))
         if full != self.root and not full.is_relative_to(self.root):
             raise PathOutsideProject(
-                f"file_path {file_path!r} is outside the project root {self.root} "
+                f"file_path {_shown(file_path)} is outside the project root {self.root} "
                 "(paths are resolved, symlinks included); pass a path inside the project"
             )
         return full

@@ -40,7 +40,7 @@ async def test_missing_or_invalid_arguments_are_tool_errors_with_the_reason(
         await _still_serving(client)
 
 
-@pytest.mark.parametrize("path", ["../../etc/passwd", "/etc/passwd", "shop/../../outside.py"])
+@pytest.mark.parametrize("path", ["../../etc/passwd", "/etc/passwd", "shop/../../outside.py", "../" * 1300 + "etc/passwd"])
 @pytest.mark.parametrize("tool", ["domain_query", "complete_code", "generate_diff", "suggest_pattern"])
 async def test_every_tool_refuses_paths_outside_the_project(shop: Path, tool: str, path: str) -> None:
     args = {"domain_query": {"instruction": "x"}, "complete_code": {"prefix": "x"},
@@ -48,6 +48,7 @@ async def test_every_tool_refuses_paths_outside_the_project(shop: Path, tool: st
     async with connect(shop, FakeEngine(GOOD)) as client:
         result = await client.call_tool(tool, {**args, "file_path": path})
         assert result.is_error and "outside the project root" in text_of(result)
+        assert len(text_of(result)) < 500  # a long path is quoted in part, not whole
         await _still_serving(client)
 
 
