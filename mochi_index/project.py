@@ -59,7 +59,7 @@ class ProjectIndex:
         """
         from filelock import FileLock
 
-        from mochi_index.store import Store, held
+        from mochi_index.store import Store
 
         root = Path(root).resolve()
         if config is None:
@@ -73,13 +73,7 @@ class ProjectIndex:
             if where is None:
                 if not create:
                     raise IndexMissing(f"no index for {root}; run `mochi index --project {root}` first")
-                folder.mkdir(parents=True, exist_ok=True)
-                with held(lock, 600, folder):  # two processes creating the first store at once
-                    where = stores.current(folder)
-                    if where is None:
-                        where = stores.new_folder(folder)
-                        Store(where, create=True, lock=lock)
-                        stores.switch(folder, where, None)
+                where = _create_first_store(folder, lock)
             return cls(root, config, Store(where, create=create, lock=lock), lock=lock)
         except (stores.PointerDamaged, RuntimeError, OSError) as exc:
             damage = _damage_message(folder, exc)
@@ -176,7 +170,10 @@ class ProjectIndex:
         from mochi_index.store import Store
 
         old = self._store.folder if self._store is not None else stores.current_or_none(self.folder)
-        new = Store(stores.new_folder(self.folder), create=True, lock=self._lock)
+        try:
+            new = Store(stores.new_folder(self.folder), create=True, lock=self._lock)
+        except OSError as exc:
+            raise IndexError_(f"cannot build a new index under {self.folder}: {exc.strerror or exc}") from exc
         stats = run_update(new, self.root, self.config.index, full=True, progress=progress, workers=workers)
         self._finish(new, changed=True)
         stores.switch(self.folder, new.folder, old)
@@ -389,3 +386,20 @@ def _damage_message(folder: Path, exc: BaseException) -> str:
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     first = first.split(", /rustc/")[0]  # Lance appends the Rust source location
     return f"the index at {folder} is damaged ({first[:160]})"
+
+
+def _create_first_store(folder: Path, lock: Any) -> Path:
+    """Make an empty store current (no index yet); a folder that cannot be written is an IndexError_."""
+    from mochi_index.store import Store, held
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with held(lock, 600, folder):  # two processes creating the first store at once
+            where = stores.current(folder)
+            if where is None:
+                where = stores.new_folder(folder)
+                Store(where, create=True, lock=lock)
+                stores.switch(folder, where, None)
+        return where
+    except OSError as exc:
+        raise IndexError_(f"cannot create the index under {folder}: {exc.strerror or exc}") from exc
