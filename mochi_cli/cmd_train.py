@@ -16,8 +16,10 @@ import typer
 
 from mochi_cli.adapter_opts import parse_adapter_options
 from mochi_cli.project_arg import ProjectArg, ProjectOpt, project_root
+from mochi_model.training.config import TrainConfig
 
 train_app = typer.Typer(help="Train LoRA adapters (project or base).", no_args_is_help=True)
+_D = TrainConfig()  # the CLI's training defaults are the config's (chosen by bench/train_bench.py --sweep)
 
 
 def register(app: typer.Typer) -> None:
@@ -93,24 +95,30 @@ def prepare(
 
 def _train(data: Path, output: Path, *, model: str, role: str, name: str, base: Path | None, base_weight: float,
            rank: int, alpha: float, lr: float, batch_size: int, max_steps: int, epochs: float, minutes: float,
-           eval_every: int, num_layers: int, dtype: str, resume: bool, backend: str = "torch") -> None:
+           eval_every: int, num_layers: int, dtype: str, resume: bool, backend: str = "torch",
+           max_seq_len: int = _D.max_seq_len, grad_checkpointing: bool = _D.grad_checkpointing,
+           started_at: float | None = None) -> None:
     from mochi_core.config import MochiConfig
-    from mochi_model.sources import resolve_model
-    from mochi_model.training.config import TrainConfig
+    from mochi_model.sources import convert_gguf, resolve_model
     from mochi_model.training.torch_trainer import train_lora
 
     src = resolve_model(model or MochiConfig().model.path or None, preset=MochiConfig().model.preset, backend=backend)
+    if src.is_gguf:  # de-quantize once into the cached HF folder the engine uses too (~60 s, later loads ~3 s)
+        src = convert_gguf(src)
     cfg = TrainConfig(rank=rank, alpha=alpha, lr=lr, batch_size=batch_size, max_steps=max_steps, epochs=epochs,
                       max_minutes=minutes, eval_every=eval_every, num_layers=num_layers, dtype=dtype, role=role,
-                      name=name or output.name, base_adapter=str(base or ""), base_weight=base_weight)
+                      name=name or output.name, base_adapter=str(base or ""), base_weight=base_weight,
+                      max_seq_len=max_seq_len, grad_checkpointing=grad_checkpointing)
     if backend == "mlx":
         from mochi_model.training.mlx_trainer import train_lora_mlx
 
         res = train_lora_mlx(src.path, data, output, cfg, resume=resume)
     else:
-        res = train_lora(src.path, data, output, cfg, resume=resume, model_id=src.model_id)
+        res = train_lora(src.path, data, output, cfg, resume=resume, model_id=src.model_id, started_at=started_at)
+    peak = res.memory.get("peak_rss_mb")
     typer.echo(f"{res.stopped}: {res.steps} steps, best step {res.best_step}, val loss {res.first_val_loss:.4f} -> "
-               f"{res.best_val_loss:.4f}, {res.tokens_per_s:.0f} tok/s; adapter in {output}")
+               f"{res.best_val_loss:.4f}, {res.tokens_per_s:.0f} tok/s"
+               + (f", peak memory {peak / 1024:.1f} GB" if peak else "") + f"; adapter in {output}")
 
 
 _opts = {
@@ -118,10 +126,13 @@ _opts = {
     "rank": typer.Option(help="LoRA rank."), "alpha": typer.Option(help="LoRA alpha (scale = alpha/rank)."),
     "lr": typer.Option(help="Peak learning rate."), "batch_size": typer.Option(help="Samples per step."),
     "max_steps": typer.Option(help="Most optimizer steps (steps scale with data up to this)."),
-    "epochs": typer.Option(help="Passes over the data."), "minutes": typer.Option(help="Time budget (0 = none)."),
+    "epochs": typer.Option(help="Passes over the data (the time budget usually ends the run first)."),
+    "minutes": typer.Option(help="Wall-clock budget of the whole run, model load and save included (0 = none)."),
     "eval_every": typer.Option(help="Validate every N steps."),
     "num_layers": typer.Option(help="Adapt the last N layers (-1 = all)."),
     "dtype": typer.Option(help="auto | float32 | bfloat16"),
+    "max_seq_len": typer.Option(help="Skip samples longer than this many tokens (bounds memory)."),
+    "grad_checkpointing": typer.Option(help="Recompute activations in backward: less memory, slower."),
     "resume": typer.Option(help="Continue from OUTPUT/checkpoint when present."),
 }
 
@@ -137,13 +148,18 @@ def train_project(
     name: Annotated[str, typer.Option(help="Adapter name.")] = "",
     model: Annotated[str, _opts["model"]] = "", rank: Annotated[int, _opts["rank"]] = 16,
     alpha: Annotated[float, _opts["alpha"]] = 32.0, lr: Annotated[float, _opts["lr"]] = 2e-4,
-    batch_size: Annotated[int, _opts["batch_size"]] = 4, max_steps: Annotated[int, _opts["max_steps"]] = 2000,
-    epochs: Annotated[float, _opts["epochs"]] = 1.0, minutes: Annotated[float, _opts["minutes"]] = 0.0,
-    eval_every: Annotated[int, _opts["eval_every"]] = 25, num_layers: Annotated[int, _opts["num_layers"]] = -1,
-    dtype: Annotated[str, _opts["dtype"]] = "auto", resume: Annotated[bool, _opts["resume"]] = True,
+    batch_size: Annotated[int, _opts["batch_size"]] = _D.batch_size,
+    max_steps: Annotated[int, _opts["max_steps"]] = _D.max_steps, epochs: Annotated[float, _opts["epochs"]] = _D.epochs,
+    minutes: Annotated[float, _opts["minutes"]] = _D.max_minutes,
+    eval_every: Annotated[int, _opts["eval_every"]] = _D.eval_every,
+    num_layers: Annotated[int, _opts["num_layers"]] = _D.num_layers,
+    max_seq_len: Annotated[int, _opts["max_seq_len"]] = _D.max_seq_len,
+    grad_checkpointing: Annotated[bool, _opts["grad_checkpointing"]] = _D.grad_checkpointing,
+    dtype: Annotated[str, _opts["dtype"]] = _D.dtype, resume: Annotated[bool, _opts["resume"]] = True,
     backend: Annotated[str, typer.Option(help="torch | mlx (mlx-lm tuner, in-process).")] = "torch",
 ) -> None:
-    """Train the project adapter (optionally on top of a frozen base adapter)."""
+    """Train the project adapter (optionally on top of a frozen base adapter) within a time budget."""
+    started = time.monotonic()
     if data is None:
         if not from_index:
             raise typer.BadParameter("pass --data DIR (from `mochi prepare`) or --from-index")
@@ -151,7 +167,8 @@ def train_project(
         prepare(output=data, repo=repo, from_index=True)
     _train(data, output, model=model, role="project", name=name, base=base, base_weight=base_weight, rank=rank,
            alpha=alpha, lr=lr, batch_size=batch_size, max_steps=max_steps, epochs=epochs, minutes=minutes,
-           eval_every=eval_every, num_layers=num_layers, dtype=dtype, resume=resume, backend=backend)
+           eval_every=eval_every, num_layers=num_layers, dtype=dtype, resume=resume, backend=backend,
+           max_seq_len=max_seq_len, grad_checkpointing=grad_checkpointing, started_at=started)
 
 
 @train_app.command("base")
@@ -161,12 +178,17 @@ def train_base(
     name: Annotated[str, typer.Option(help="Adapter name.")] = "",
     model: Annotated[str, _opts["model"]] = "", rank: Annotated[int, _opts["rank"]] = 16,
     alpha: Annotated[float, _opts["alpha"]] = 32.0, lr: Annotated[float, _opts["lr"]] = 2e-4,
-    batch_size: Annotated[int, _opts["batch_size"]] = 4, max_steps: Annotated[int, _opts["max_steps"]] = 2000,
-    epochs: Annotated[float, _opts["epochs"]] = 1.0, minutes: Annotated[float, _opts["minutes"]] = 0.0,
-    eval_every: Annotated[int, _opts["eval_every"]] = 25, num_layers: Annotated[int, _opts["num_layers"]] = -1,
-    dtype: Annotated[str, _opts["dtype"]] = "auto", resume: Annotated[bool, _opts["resume"]] = True,
+    batch_size: Annotated[int, _opts["batch_size"]] = _D.batch_size,
+    max_steps: Annotated[int, _opts["max_steps"]] = _D.max_steps, epochs: Annotated[float, _opts["epochs"]] = _D.epochs,
+    minutes: Annotated[float, _opts["minutes"]] = _D.max_minutes,
+    eval_every: Annotated[int, _opts["eval_every"]] = _D.eval_every,
+    num_layers: Annotated[int, _opts["num_layers"]] = _D.num_layers,
+    max_seq_len: Annotated[int, _opts["max_seq_len"]] = _D.max_seq_len,
+    grad_checkpointing: Annotated[bool, _opts["grad_checkpointing"]] = _D.grad_checkpointing,
+    dtype: Annotated[str, _opts["dtype"]] = _D.dtype, resume: Annotated[bool, _opts["resume"]] = True,
 ) -> None:
     """Train one base adapter over several repositories (a team's or a language's patterns)."""
+    started = time.monotonic()
     from mochi_model.data.prepare import merge_datasets
 
     parts = []
@@ -177,7 +199,8 @@ def train_base(
     data = merge_datasets(parts, output / "data" / "_all")
     _train(data, output, model=model, role="base", name=name, base=None, base_weight=1.0, rank=rank, alpha=alpha,
            lr=lr, batch_size=batch_size, max_steps=max_steps, epochs=epochs, minutes=minutes, eval_every=eval_every,
-           num_layers=num_layers, dtype=dtype, resume=resume)
+           num_layers=num_layers, dtype=dtype, resume=resume, max_seq_len=max_seq_len,
+           grad_checkpointing=grad_checkpointing, started_at=started)
 
 
 def eval_cmd(

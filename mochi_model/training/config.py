@@ -32,6 +32,7 @@ class TrainConfig:
     seed: int = 0
     dtype: str = field(default="auto", metadata={"help": "auto (bf16 where supported) | float32 | bfloat16."})
     grad_clip: float = 1.0
+    grad_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations in backward (less memory, slower)."})
     threads: int = field(default=0, metadata={"help": "torch CPU threads; 0 = torch default."})
     base_adapter: str = field(default="", metadata={"help": "Frozen base adapter merged at base_weight before training."})
     base_weight: float = 1.0

@@ -107,6 +107,7 @@ def train_lora_mlx(model_path: str | Path, data_dir: Path, output: Path, cfg: Tr
         from mlx_lm.tuner.utils import linear_to_lora_layers
     except ImportError as exc:
         raise BackendUnavailable.missing_extra("mlx", "mlx", exc) from exc
+    from mochi_model.training.memory import peak_rss_mb
     from mochi_model.training.report import write_report
     from mochi_model.training.torch_trainer import TrainResult
 
@@ -191,7 +192,9 @@ def train_lora_mlx(model_path: str | Path, data_dir: Path, output: Path, cfg: Tr
     tokens = sum(len(e.ids) for e in train_ex[: (steps - start) * cfg.batch_size])
     result = TrainResult(output=output, steps=steps, best_step=best["step"], best_val_loss=best["val"],
                          first_val_loss=vals[0] if vals else float("nan"), history=history, tokens=tokens,
-                         seconds=time.perf_counter() - t0, stopped=stopped, skipped=skipped)
+                         seconds=time.perf_counter() - t0, stopped=stopped, skipped=skipped,
+                         memory={"peak_rss_mb": round(peak_rss_mb(), 1),
+                                 "mlx_peak_mb": round(mx.get_peak_memory() / 2**20, 1) if hasattr(mx, "get_peak_memory") else None})
     write_report(output, cfg, result, data_dir=Path(data_dir), n_train=len(train_ex), n_valid=len(valid_ex))
     return result
 

@@ -1,4 +1,5 @@
-"""`training.json` (config, data summary, losses, best step, time, tokens/s) and the loss-curve PNG."""
+"""`training.json` (config, data summary, losses, best step, time, tokens/s, peak memory, time budget)
+and the loss-curve PNG."""
 
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ def write_report(output: Path, cfg: Any, result: Any, *, data_dir: Path, n_train
                  "skipped_too_long": result.skipped, **data_summary},
         "steps": result.steps, "best_step": result.best_step, "best_val_loss": result.best_val_loss,
         "first_val_loss": result.first_val_loss, "stopped": result.stopped, "world_size": result.world_size,
-        "seconds": round(result.seconds, 2), "tokens": result.tokens,
-        "tokens_per_s": round(result.tokens_per_s, 2), "history": result.history,
+        "seconds": round(result.seconds, 2), "step_seconds": round(result.step_seconds, 2), "tokens": result.tokens,
+        "tokens_per_s": round(result.tokens_per_s, 2), "memory": result.memory, "budget": result.budget,
+        "history": result.history,
     }
     (output / "training.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
     plot_losses(result.history, output / "loss.png")

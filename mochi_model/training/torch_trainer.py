@@ -43,12 +43,17 @@ class TrainResult:
     tokens: int = 0
     seconds: float = 0.0
     stopped: str = "done"  # done | early_stop | time | interrupted
+    step_seconds: float = 0.0  # optimizer steps only (no validation)
     skipped: int = 0
     world_size: int = 1
+    memory: dict[str, Any] = field(default_factory=dict)
+    budget: dict[str, Any] = field(default_factory=dict)
 
     @property
     def tokens_per_s(self) -> float:
-        return self.tokens / self.seconds if self.seconds else 0.0
+        """Training throughput: tokens through optimizer steps per second of those steps."""
+        secs = self.step_seconds or self.seconds  # the MLX trainer only knows the whole loop's time
+        return self.tokens / secs if secs else 0.0
 
 
 def _completion_loss_module(model: Any) -> Any:
@@ -70,10 +75,29 @@ def _completion_loss_module(model: Any) -> Any:
     return CompletionLoss(model)
 
 
-def _lr_lambda(cfg: TrainConfig, total: int) -> Callable[[int], float]:
-    warm = max(1, int(cfg.warmup_frac * total))
+def attach_lora(model: Any, cfg: TrainConfig) -> Any:
+    """Wrap ``model`` in PEFT LoRA on ``cfg.targets`` of the last ``cfg.num_layers`` layers.
+
+    With ``cfg.grad_checkpointing`` the decoder layers recompute their activations in backward
+    (non-reentrant checkpointing, so frozen inputs need no gradient) instead of keeping them.
+    """
+    from peft import LoraConfig, get_peft_model
+
+    n_layers = int(model.config.num_hidden_layers)
+    layers = list(range(max(0, n_layers - cfg.num_layers), n_layers)) if cfg.num_layers > 0 else None
+    if cfg.grad_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    return get_peft_model(model, LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
+                                            target_modules=list(cfg.targets), bias="none",
+                                            layers_to_transform=layers))
+
+
+def _lr_lambda(cfg: TrainConfig, plan: dict[str, int]) -> Callable[[int], float]:
+    """Warmup then decay over ``plan["total"]`` steps, read at each step (a time budget may shorten it)."""
 
     def f(step: int) -> float:
+        total = plan["total"]
+        warm = max(1, int(cfg.warmup_frac * total))
         if step < warm:
             return (step + 1) / warm
         if cfg.schedule == "constant":
@@ -94,6 +118,7 @@ def train_lora(
     progress: bool = True,
     on_step: Callable[[int, float], None] | None = None,
     model_id: str = "",
+    started_at: float | None = None,
 ) -> TrainResult:
     """Train a LoRA adapter on ``data_dir/{train,valid}.jsonl`` and write it to ``output``.
 
@@ -102,11 +127,13 @@ def train_lora(
         data_dir: output of `mochi prepare`.
         output: adapter folder (``adapter_config.json`` + ``adapters.safetensors`` of the best step,
             ``training.json``, ``loss.png``, ``checkpoint/`` while unfinished).
-        cfg: hyper-parameters.
+        cfg: hyper-parameters; ``cfg.max_minutes`` is the wall-clock budget of the whole run.
         resume: continue from ``output/checkpoint`` when present.
-        progress: show a rich progress bar (process 0 only).
+        progress: show progress on stderr (a rich bar on a terminal, plain lines otherwise; process 0 only).
         on_step: test hook called after each optimizer step with ``(step, loss)``.
         model_id: canonical base-model id recorded in the adapter (default: from the model config).
+        started_at: ``time.monotonic()`` when the command started, so the budget covers what came
+            before this call (model resolution, a GGUF conversion); default: now.
 
     Raises:
         TrainError: no usable samples, unreadable data.
@@ -114,7 +141,12 @@ def train_lora(
     import torch
     from accelerate import Accelerator
 
+    from mochi_model.training.budget import TimeBudget
+    from mochi_model.training.memory import MemoryWatch
+    from mochi_model.training.progress import TrainProgress
+
     cfg = cfg or TrainConfig()
+    budget = TimeBudget(cfg.max_minutes, started_at=started_at, eval_every=cfg.eval_every)
     output = Path(output)
     acc = Accelerator(cpu=not torch.cuda.is_available())
     if cfg.threads:
@@ -122,6 +154,8 @@ def train_lora(
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     model, tok, base_ref = load_base_model(model_path, cfg.dtype)
+    mem = MemoryWatch()
+    mem.loaded()
     if model_id:
         base_ref.id = model_id
     if cfg.base_adapter:
@@ -133,42 +167,46 @@ def train_lora(
         raise TrainError(f"{data_dir}: no training sample fits max_seq_len={cfg.max_seq_len} "
                          f"({skipped} skipped); raise --max-seq-len or prepare with smaller budgets")
     valid = random.Random(cfg.seed).sample(valid_all, min(cfg.eval_samples, len(valid_all))) if valid_all else train[:4]
-    from peft import LoraConfig, get_peft_model
-
-    n_layers = int(model.config.num_hidden_layers)
-    layers = list(range(max(0, n_layers - cfg.num_layers), n_layers)) if cfg.num_layers > 0 else None
-    lora = get_peft_model(model, LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
-                                            target_modules=list(cfg.targets), bias="none",
-                                            layers_to_transform=layers))
+    lora = attach_lora(model, cfg)
     net = _completion_loss_module(lora)
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     total = cfg.total_steps(len(train), acc.num_processes)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, total))
+    plan = {"total": total}  # shrinks to what the time budget allows; the LR schedule follows it
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, plan))
     net, opt = acc.prepare(net, opt)
     state = {"step": 0, "best_val": float("inf"), "best_step": 0, "bad_evals": 0, "history": [], "tokens": 0,
-             "seconds": 0.0, "first_val": float("nan")}
+             "seconds": 0.0, "step_seconds": 0.0, "first_val": float("nan")}
     ckpt = output / "checkpoint"
     if resume and (ckpt / "state.json").exists():
-        state = load_checkpoint(ckpt, lora, opt, sched)
+        state = {**state, **load_checkpoint(ckpt, lora, opt, sched)}
         logger.info("resuming from step %d", state["step"])
     order = list(range(len(train)))
     random.Random(cfg.seed).shuffle(order)
     mine = order[acc.process_index::acc.num_processes]
 
     def evaluate() -> float:
+        t = time.perf_counter()
         net.eval()
         with torch.no_grad():
             losses = [float(net(torch.tensor([e.ids], device=acc.device), e.start)) for e in valid]
         net.train()
+        budget.record_eval(time.perf_counter() - t)
         return sum(losses) / len(losses)
 
     def save_best(val: float) -> None:
         state["best_val"], state["best_step"], state["bad_evals"] = val, state["step"], 0
         if acc.is_main_process:
+            t = time.perf_counter()
             save_adapter(lora, output, cfg, base_ref)
+            budget.record_save(time.perf_counter() - t)
 
-    from mochi_model.training.progress import TrainProgress
+    def agree(stop: bool, planned: int) -> tuple[bool, int]:
+        """All processes stop together and follow one LR plan (their clocks differ)."""
+        if acc.num_processes == 1:
+            return stop, planned
+        got = acc.gather(torch.tensor([[float(stop), float(planned)]], device=acc.device))
+        return bool(got[:, 0].max() > 0), int(got[:, 1].min())
 
     bar = TrainProgress(total, enabled=progress and acc.is_main_process)
     t0 = time.perf_counter() - state["seconds"]
@@ -180,7 +218,8 @@ def train_lora(
             save_best(state["first_val"])
         bar.start(state["step"])
         net.train()
-        while state["step"] < total:
+        while state["step"] < plan["total"]:
+            t_step = time.perf_counter()
             step_loss, step_tokens = 0.0, 0
             for i in range(cfg.batch_size):
                 ex: Example = train[mine[(state["step"] * cfg.batch_size + i) % len(mine)]]
@@ -196,15 +235,21 @@ def train_lora(
             opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
+            mem.sample()
+            budget.record_step(time.perf_counter() - t_step)
             state["step"] += 1
             state["tokens"] += step_tokens * acc.num_processes
+            state["step_seconds"] += time.perf_counter() - t_step
             state["seconds"] = time.perf_counter() - t0
             state["history"].append({"step": state["step"], "loss": step_loss, "lr": sched.get_last_lr()[0]})
-            bar.update(state["step"], step_loss, state["tokens"] / max(1e-9, state["seconds"]))
+            out_of_time, plan["total"] = agree(budget.must_stop(), budget.reachable_steps(state["step"], total))
+            if out_of_time:
+                plan["total"] = state["step"]
+            train_tps = state["tokens"] / max(1e-9, state["step_seconds"])
+            bar.update(state["step"], step_loss, train_tps, budget.eta_s(state["step"], plan["total"]), plan["total"])
             if on_step:
                 on_step(state["step"], step_loss)
-            out_of_time = cfg.max_minutes > 0 and state["seconds"] > cfg.max_minutes * 60
-            if state["step"] % cfg.eval_every == 0 or state["step"] == total or out_of_time:
+            if state["step"] % cfg.eval_every == 0 or state["step"] >= plan["total"]:
                 val = evaluate()
                 state["history"].append({"step": state["step"], "val_loss": val})
                 bar.note(f"step {state['step']}: val loss {val:.4f} (best {min(val, state['best_val']):.4f})")
@@ -227,10 +272,14 @@ def train_lora(
         logger.warning("interrupted at step %d; checkpoint saved, run the same command to resume", state["step"])
     finally:
         bar.stop()
+    budget_info = {"max_minutes": cfg.max_minutes, "planned_steps": total, "elapsed_s_before_report": round(budget.elapsed_s(), 1),
+                   "last_eval_s": round(budget.eval_s, 1), "save_s": round(budget.save_s, 2),
+                   "slowest_recent_step_s": round(budget.step_s, 1)}
     result = TrainResult(output=output, steps=state["step"], best_step=state["best_step"],
                          best_val_loss=state["best_val"], first_val_loss=state["first_val"],
                          history=state["history"], tokens=state["tokens"], seconds=state["seconds"],
-                         stopped=stopped, skipped=skipped, world_size=acc.num_processes)
+                         step_seconds=state["step_seconds"], stopped=stopped, skipped=skipped,
+                         world_size=acc.num_processes, memory=mem.report(), budget=budget_info)
     if acc.is_main_process:
         from mochi_model.training.report import write_report
 
