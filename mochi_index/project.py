@@ -25,7 +25,7 @@ from mochi_index.indexer import Progress, parse_one, run_update
 from mochi_index.languages import language_for_path
 from mochi_index.pattern_stats import aggregate_sites_table, naming_patterns_table, pattern_words, rank
 from mochi_index.types import Chunk, FileRecord, IndexStats, Pattern, SearchHit, Symbol
-from mochi_index.walk import stat_entry
+from mochi_index.walk import FileEntry, stat_entry
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -207,7 +207,7 @@ class ProjectIndex:
             self.store.write([], [self._rel(rel_path)])
             self._after_small_write()
 
-    def apply_changes(self, changed: list[str], deleted: list[str], added_dirs: list[str] = ()) -> int:
+    def apply_changes(self, changed: list[str], deleted: list[str], added_dirs: list[str] | None = None) -> int:
         """Apply a batch of file events (the watcher) under one lock; returns files written.
 
         ``deleted`` may name folders (renamed or moved away): every indexed file below goes.
@@ -217,11 +217,11 @@ class ProjectIndex:
         from mochi_index.walk import discover_under
 
         skipped: Counter[str] = Counter()
-        entries = {}
+        entries: dict[str, FileEntry | None] = {}
         for p in changed:
             rel = self._rel(p)
             entries[rel] = stat_entry(self.root, rel, self.config.index, skipped=skipped)
-        for d in added_dirs:
+        for d in added_dirs or []:
             for e in discover_under(self.root, self._rel(d), self.config.index, skipped):
                 entries[e.rel] = e
         removed = {rel for rel, e in entries.items() if e is None}
