@@ -27,7 +27,7 @@ from mochi_model.dist.errors import (
     UnsafeArchive,
 )
 from mochi_model.dist.identity import same_base_model
-from mochi_model.dist.manifest import MANIFEST_NAME, Manifest, read_manifest
+from mochi_model.dist.manifest import MANIFEST_NAME, Manifest, check_json_size, read_manifest
 from mochi_model.dist.pack import sha256_file
 from mochi_model.dist.registry import InstalledAdapter
 
@@ -80,6 +80,7 @@ def _check_adapter(folder: Path, manifest: Manifest) -> None:
     from mochi_model.dist.weights import check_adapter_weights
 
     try:
+        check_json_size(folder / CONFIG_FILE)
         raw = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ManifestError(f"{CONFIG_FILE} in the archive is not valid JSON ({exc})") from exc

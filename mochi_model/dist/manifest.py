@@ -32,6 +32,7 @@ ADAPTER_WEIGHTS = "adapters.safetensors"
 REQUIRED_FILES = (ADAPTER_CONFIG, ADAPTER_WEIGHTS)
 ADAPTER_TYPES = ("base", "project")
 
+MAX_JSON_BYTES = 4 * 1024**2  # manifest.json / adapter_config.json: a few KB when `mochi pack` writes them
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 _FILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -155,15 +156,28 @@ def parse_manifest(text: str | bytes) -> Manifest:
 
 
 def read_manifest(folder: Path) -> Manifest:
-    """Read and validate ``folder/manifest.json``."""
+    """Read and validate ``folder/manifest.json`` (at most :data:`MAX_JSON_BYTES`, checked before reading)."""
     path = Path(folder) / MANIFEST_NAME
     try:
+        check_json_size(path)
         text = path.read_bytes()
     except FileNotFoundError as exc:
         raise ManifestError(f"{path} is missing; this folder was not installed by `mochi install`") from exc
     except OSError as exc:
         raise ManifestError(f"cannot read {path}: {exc}") from exc
     return parse_manifest(text)
+
+
+def check_json_size(path: Path) -> None:
+    """Refuse a metadata file over :data:`MAX_JSON_BYTES` before it is read into memory.
+
+    Raises:
+        ManifestError: the file is larger; FileNotFoundError/OSError from ``stat`` pass through.
+    """
+    size = path.stat().st_size
+    if size > MAX_JSON_BYTES:
+        raise ManifestError(f"{path.name} is {size} bytes, over the {MAX_JSON_BYTES}-byte limit for adapter "
+                            "metadata; this is not an archive made by `mochi pack`")
 
 
 def _file_entry(raw: Any) -> FileEntry:

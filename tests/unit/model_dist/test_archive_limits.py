@@ -7,15 +7,17 @@ Python's tarfile reads a PAX header whole into memory (a 0.7 MB archive with a 7
 from __future__ import annotations
 
 import gzip
+import hashlib
+import json
 import tarfile
 import tracemalloc
 from pathlib import Path
 
 import pytest
 
-from mochi_model.dist.errors import UnsafeArchive
+from mochi_model.dist.errors import ManifestError, UnsafeArchive
 from mochi_model.dist.install import install_local
-from tests.unit.model_dist.helpers import BASE, good_members, tar_gz
+from tests.unit.model_dist.helpers import BASE, file_member, good_members, tar_gz
 
 BLOCK = tarfile.BLOCKSIZE
 
@@ -107,3 +109,20 @@ def test_a_refusal_quotes_at_most_80_characters_of_a_hostile_member_name(tmp_pat
     with pytest.raises(UnsafeArchive, match="only plain file names") as refused:
         install_local(archive, expected_base_model=BASE)
     assert len(str(refused.value)) < 200
+
+
+@pytest.mark.parametrize("name", ["manifest.json", "adapter_config.json"])
+def test_metadata_over_4_mib_is_refused_before_it_is_read(tmp_path: Path, name: str) -> None:
+    members = good_members()
+    index = [info.name for info, _ in members].index(name)
+    info, data = members[index]
+    padded = data + b" " * (5 * 1024**2)  # still valid JSON: parsed whole before the fix
+    if name == "adapter_config.json":  # the manifest must list the padded file's size and sha256
+        manifest = json.loads(members[0][1])
+        entry = next(f for f in manifest["files"] if f["path"] == name)
+        entry["size"], entry["sha256"] = len(padded), hashlib.sha256(padded).hexdigest()
+        members[0] = file_member("manifest.json", json.dumps(manifest).encode())
+    members[index] = file_member(name, padded)
+    archive = tar_gz(tmp_path / "fat.mochi.tar.gz", members)
+    with pytest.raises(ManifestError, match=rf"{name} is {len(padded)} bytes, over the 4194304-byte limit"):
+        install_local(archive, expected_base_model=BASE)
