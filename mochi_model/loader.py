@@ -49,17 +49,18 @@ def load_engine(config: MochiConfig, root: Path, adapters: list[tuple[Path, floa
         config: the project's configuration.
         root: project root (names the repo in repo-level prompts; finds installed adapters).
         adapters: ``(folder, weight)`` pairs; None = what config/installed adapters say; [] = none.
-        backend: ``auto`` | ``torch`` | ``mlx`` | ``remote`` (default: ``[model] backend``).
+        backend: ``auto`` | ``torch`` | ``mlx`` | ``llama`` | ``remote`` (default: ``[model] backend``).
         model: folder, ``.gguf`` or hub id (default: ``[model] path``, else the preset).
         fused: fold the stack into the weights (fastest when weights will not change).
 
     Raises:
         ModelError: backend missing, model not found, adapter mismatched.
     """
-    from mochi_model.backends import load_backend, resolve_backend_name
+    from mochi_model.backends import load_backend, resolve_backend_and_model, resolve_backend_name
     from mochi_model.sources import ResolvedModel, resolve_model
 
-    name = resolve_backend_name(backend or config.model.backend)
+    wanted_backend = backend or config.model.backend
+    name = resolve_backend_name(wanted_backend)
     options: dict[str, object] = {"remote_url": config.model.remote_url}
     if name == "remote":
         wanted = model or config.model.path or config.model.preset
@@ -72,7 +73,9 @@ def load_engine(config: MochiConfig, root: Path, adapters: list[tuple[Path, floa
         if config.model.remote_adapter:
             options["adapter"] = config.model.remote_adapter
     else:
-        source = resolve_model(model or config.model.path or None, preset=config.model.preset, backend=name)
+        # auto: llama.cpp for a GGUF model on a CPU machine with llama-cpp-python, else torch/MLX.
+        name, source = resolve_backend_and_model(wanted_backend, lambda b: resolve_model(
+            model or config.model.path or None, preset=config.model.preset, backend=b))
     logger.warning("model: %s", source.describe())
     be = load_backend(name, source, device=config.model.device, dtype=config.model.dtype, options=options)
     chosen = _configured_adapters(config, root) if adapters is None else adapters

@@ -27,23 +27,26 @@ class Preset:
     offline: str | None = None  # offline source name (mochi_model.offline), if any
     notes: str = ""
     revision: dict[str, str] = field(default_factory=dict)  # backend -> pinned revision ("" = main)
+    gguf_file: str | None = None  # file pattern in repos["llama"] (the quantization llama.cpp loads)
 
 
-def _qwen25(size: str, params: float, bf16_gb: float, mlx_gb: float, ram: int, offline: str | None = None) -> Preset:
+def _qwen25(size: str, params: float, bf16_gb: float, mlx_gb: float, ram: int, offline: str | None = None,
+            q4_gb: float = 0.0) -> Preset:
     base = f"Qwen/Qwen2.5-Coder-{size.upper()}-Instruct"
     return Preset(
         name=f"qwen2.5-coder-{size}", base_id=base,
-        repos={"torch": base, "mlx": f"mlx-community/Qwen2.5-Coder-{size.upper()}-Instruct-4bit", "remote": base},
-        params_b=params, weights_gb={"torch": bf16_gb, "mlx": mlx_gb, "remote": 0.0}, recommended_ram_gb=ram,
-        fim="qwen", offline=offline,
+        repos={"torch": base, "mlx": f"mlx-community/Qwen2.5-Coder-{size.upper()}-Instruct-4bit", "remote": base,
+               "llama": f"{base}-GGUF"},
+        params_b=params, weights_gb={"torch": bf16_gb, "mlx": mlx_gb, "remote": 0.0, "llama": q4_gb},
+        recommended_ram_gb=ram, fim="qwen", offline=offline, gguf_file=f"qwen2.5-coder-{size}-instruct-q4_k_m*.gguf",
         notes="FIM + repo-level tokens; instruct model (stop sequences and trimming matter)")
 
 
 PRESETS: dict[str, Preset] = {p.name: p for p in [
-    _qwen25("0.5b", 0.49, 1.0, 0.3, 4, offline="qwen2.5-coder-0.5b-q4km"),
-    _qwen25("1.5b", 1.5, 3.1, 0.9, 8, offline="qwen2.5-coder-1.5b-q4km"),
-    _qwen25("3b", 3.1, 6.2, 1.8, 12),
-    _qwen25("7b", 7.6, 15.2, 4.3, 24),
+    _qwen25("0.5b", 0.49, 1.0, 0.3, 4, offline="qwen2.5-coder-0.5b-q4km", q4_gb=0.49),
+    _qwen25("1.5b", 1.5, 3.1, 0.9, 8, offline="qwen2.5-coder-1.5b-q4km", q4_gb=1.1),
+    _qwen25("3b", 3.1, 6.2, 1.8, 12, q4_gb=2.1),
+    _qwen25("7b", 7.6, 15.2, 4.3, 24, q4_gb=4.7),
     Preset(name="qwen3-coder", base_id="Qwen/Qwen3-Coder-30B-A3B-Instruct",
            repos={"mlx": "mlx-community/Qwen3-Coder-30B-A3B-Instruct-4bit", "torch": "Qwen/Qwen3-Coder-30B-A3B-Instruct",
                   "remote": "Qwen/Qwen3-Coder-30B-A3B-Instruct"},

@@ -91,6 +91,8 @@ def resolve_model(spec: str | None = None, *, preset: str | None = None, backend
     pre = get_preset(preset)
     repo = pre.repos.get(backend) or pre.repos.get("torch", "")
     try:
+        if backend == "llama":  # llama.cpp loads GGUF files: the preset's GGUF repo, one quantization
+            return _from_hub_gguf(pre)
         return _from_hub(repo, pre.revision.get(backend) or None, pre)
     except ModelNotFound as exc:
         if not pre.offline:
@@ -146,6 +148,23 @@ def _from_hub(repo: str, revision: str | None, preset: Preset | None) -> Resolve
         raise ModelNotFound(f"{repo} has no safetensors weights (Mochi does not load pickled .bin files)")
     return ResolvedModel(path=folder, model_id=preset.base_id if preset else repo, revision=folder.name,
                          source="hub", preset=preset)
+
+
+def _from_hub_gguf(preset: Preset) -> ResolvedModel:
+    """The preset's GGUF file from the hub (``repos["llama"]`` = ``org/repo`` + ``gguf_files["llama"]``)."""
+    repo, pattern = preset.repos.get("llama"), preset.gguf_file
+    if not repo or not pattern:
+        raise ModelNotFound(f"preset {preset.name} has no GGUF source for the llama backend")
+    try:
+        from huggingface_hub import snapshot_download
+
+        folder = Path(snapshot_download(repo, revision=preset.revision.get("llama") or None, allow_patterns=[pattern]))
+    except Exception as exc:  # hub errors are many (offline, 404, gated, network): all mean "not from hub"
+        raise ModelNotFound(f"could not get {repo}/{pattern} from the Hugging Face hub: {type(exc).__name__}: {exc}") from exc
+    files = sorted(folder.glob(pattern))  # split files: llama.cpp opens the first and finds the rest
+    if not files:
+        raise ModelNotFound(f"{repo} has no file matching {pattern}")
+    return ResolvedModel(path=files[0], model_id=preset.base_id, revision=folder.name, source="hub", preset=preset)
 
 
 def _dequantize_kwargs(gguf: Path) -> dict[str, object]:

@@ -23,3 +23,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q -e ".[torch,dev]"
   echo "$want" > "$stamp"
 fi
+# The llama.cpp CPU engine: built once into ~/.cache/mochi/wheels (minutes on a fresh machine), then
+# reused; never fatal (a failed build prints one line and torch stays the backend).
+if [ "${MOCHI_SKIP_LLAMA:-0}" != 1 ]; then
+  bash scripts/build_llama_cpp.sh
+fi

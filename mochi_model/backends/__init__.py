@@ -1,4 +1,4 @@
-"""Backends chosen lazily by name: ``auto`` | ``torch`` | ``mlx`` | ``remote``.
+"""Backends chosen lazily by name: ``auto`` | ``torch`` | ``mlx`` | ``llama`` | ``remote``.
 
 Each backend lives in its own module exporting ``load_backend(source, *, device, dtype, options)``;
 only the chosen one is imported, so the MLX path never imports torch and vice versa. A missing
@@ -11,18 +11,23 @@ import importlib
 import importlib.util
 import platform
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from mochi_model.errors import BackendUnavailable, ModelError
+from mochi_model.errors import BackendUnavailable, ModelError, ModelNotFound
 
 if TYPE_CHECKING:
     from mochi_model.backends.base import Backend
     from mochi_model.sources import ResolvedModel
 
-BACKENDS = ("torch", "mlx", "remote")
+BACKENDS = ("torch", "mlx", "llama", "remote")
 _MODULES = {"torch": "mochi_model.backends.torch_backend", "mlx": "mochi_model.backends.mlx_backend",
-            "remote": "mochi_model.backends.remote"}
-_EXTRAS = {"torch": ("torch", "torch"), "mlx": ("mlx_lm", "mlx"), "remote": (None, None)}
+            "llama": "mochi_model.backends.llama_cpp_backend", "remote": "mochi_model.backends.remote"}
+_EXTRAS = {"torch": ("torch", "torch"), "mlx": ("mlx_lm", "mlx"), "llama": ("llama_cpp", "llama"),
+           "remote": (None, None)}
+#: ``auto`` serves GGUF models with llama.cpp on CPU machines (measured faster than torch bf16 on
+#: decode and prefill, docs/notes.md "Quantized CPU engine"); torch stays for training and CUDA.
+LLAMA_FIRST_ON_CPU = True
 
 
 def _installed(module: str) -> bool:
@@ -46,8 +51,40 @@ def resolve_backend_name(name: str = "auto") -> str:
         return "torch"
     if _installed("mlx_lm"):
         return "mlx"
+    if _installed("llama_cpp"):
+        return "llama"
     raise BackendUnavailable("no model backend is installed; install one with `pip install 'mochi-code[torch]'` "
                              "(or 'mochi-code[mlx]' on Apple Silicon)")
+
+
+def _has_cuda_gpu() -> bool:
+    """An NVIDIA driver is present (cheap: no torch import); torch then serves the model on the GPU."""
+    import os
+
+    return os.path.exists("/proc/driver/nvidia/version") or os.environ.get("MOCHI_ASSUME_CUDA") == "1"
+
+
+def llama_preferred() -> bool:
+    """Whether ``auto`` tries llama.cpp first: not Apple Silicon (MLX), llama-cpp-python installed, no GPU."""
+    return (LLAMA_FIRST_ON_CPU and not is_apple_silicon() and _installed("llama_cpp") and not _has_cuda_gpu())
+
+
+def resolve_backend_and_model(name: str | None, resolve: Callable[[str], ResolvedModel]) -> tuple[str, ResolvedModel]:
+    """Pick the backend and resolve the model for it (``resolve(backend) -> ResolvedModel``).
+
+    ``auto`` on a CPU machine with llama-cpp-python: llama.cpp when the model resolves to a ``.gguf``
+    (a GGUF path, or a preset's GGUF repo / offline source), else what :func:`resolve_backend_name` says.
+    """
+    wanted = (name or "auto").lower()
+    if wanted == "auto" and llama_preferred():
+        try:
+            source = resolve("llama")
+        except ModelNotFound:
+            source = None
+        if source is not None and source.is_gguf:
+            return "llama", source
+    real = resolve_backend_name(wanted)
+    return real, resolve(real)
 
 
 def load_backend(name: str, source: ResolvedModel, *, device: str = "auto", dtype: str = "auto",
