@@ -108,3 +108,37 @@ def test_huge_and_binary_documents_are_refused_with_a_reason():
     assert document_problem("x = 1\n") == ""
     assert "binary" in document_problem("ab\x00cd")
     assert "too large" in document_problem("x" * 2_000_001)
+
+
+def test_a_request_made_while_the_model_loads_is_answered_once_it_is_ready(tmp_path):
+    gate = threading.Event()
+    holder = EngineHolder(factory=lambda progress: (gate.wait(10), FakeEngine("x = 1"))[1])
+    cfg = MochiConfig()
+    comp = Completer(engine=holder, index=IndexHost(None, cfg), usage=UsageLog(tmp_path), cache=SuggestionCache(),
+                     recent=RecentEdits(), config=lambda: cfg)
+    holder.start()
+    out: list = []
+    worker = threading.Thread(target=lambda: out.append(comp.generate(_inp(), CancelToken())))
+    worker.start()
+    worker.join(0.3)
+    assert worker.is_alive() and holder.state == "loading"  # still waiting, not answered with nothing
+    gate.set()
+    worker.join(10)
+    assert out and out[0] is not None and out[0].text == "x = 1"
+
+
+def test_a_request_waiting_for_the_model_gives_up_when_superseded(tmp_path):
+    gate = threading.Event()
+    holder = EngineHolder(factory=lambda progress: (gate.wait(10), FakeEngine())[1])
+    cfg = MochiConfig()
+    comp = Completer(engine=holder, index=IndexHost(None, cfg), usage=UsageLog(tmp_path), cache=SuggestionCache(),
+                     recent=RecentEdits(), config=lambda: cfg)
+    holder.start()
+    token = CancelToken()
+    out: list = []
+    worker = threading.Thread(target=lambda: out.append(comp.generate(_inp(), token)))
+    worker.start()
+    token.cancel()
+    worker.join(5)
+    gate.set()
+    assert not worker.is_alive() and out == [None]
