@@ -193,13 +193,27 @@ class Server:
     messages: list[str] = field(default_factory=list)
 
 
-async def start_server(root: Path, cmd: list[str], options: dict[str, Any]) -> Server:
+async def _drain(stream: Any, sink: Path | None) -> None:
+    """Read the server's stderr (pygls pipes it and never reads it: a full pipe would block the server)."""
+    out = open(sink, "ab") if sink is not None else None  # noqa: SIM115 - closed below
+    try:
+        while chunk := await stream.read(65536):
+            if out is not None:
+                out.write(chunk)
+    finally:
+        if out is not None:
+            out.close()
+
+
+async def start_server(root: Path, cmd: list[str], options: dict[str, Any], *, env: dict[str, str] | None = None,
+                       stderr_to: Path | None = None) -> Server:
     client = LanguageClient("mochi-bench", "1")
     messages: list[str] = []
     client.feature("mochi/status")(lambda *a: None)
     client.feature(types.WINDOW_LOG_MESSAGE)(lambda ls, p: messages.append(p.message))
     client.feature(types.WINDOW_SHOW_MESSAGE)(lambda ls, p: messages.append(p.message))
-    await client.start_io(*cmd)
+    await client.start_io(*cmd, env={**os.environ, **(env or {})})
+    client._async_tasks.append(asyncio.ensure_future(_drain(client._server.stderr, stderr_to)))  # type: ignore[union-attr]
     caps = types.ClientCapabilities(
         text_document=types.TextDocumentClientCapabilities(inline_completion=types.InlineCompletionClientCapabilities()),
         window=types.WindowClientCapabilities(work_done_progress=False))
@@ -359,13 +373,18 @@ async def run_backend(backend: str, root: Path, sites: list[Site], segs: list[Se
     if args.time_budget_ms is not None:
         opts["completion"]["time_budget_ms"] = args.time_budget_ms
     cmd = [sys.executable, "-m", "mochi_cli.app", "lsp", "--stdio"]
+    stderr_to = None
+    if args.server_log is not None:
+        cmd += ["--log-file", str(args.server_log.with_suffix(f".{backend}.log"))]
+        stderr_to = args.server_log.with_suffix(f".{backend}.stderr")
+    env = dict(kv.split("=", 1) for kv in args.server_env)
     if args.fake:
         cmd += ["--fake-engine", json.dumps({"answer": "return self._value  # fake", "delay": args.token_delay})]
     else:
         opts["model"] = {"path": str(args.model), "backend": backend}
     t0 = time.perf_counter()
-    server = await start_server(root, cmd, opts)
-    result: dict[str, Any] = {"backend": backend if not args.fake else "fake"}
+    server = await start_server(root, cmd, opts, env=env, stderr_to=stderr_to)
+    result: dict[str, Any] = {"backend": backend if not args.fake else "fake", "server_env": env}
     try:
         st = await wait_ready(server.client, args.ready_timeout_s)
         result["ready_s"] = round(time.perf_counter() - t0, 1)
@@ -451,6 +470,9 @@ async def main() -> None:
     ap.add_argument("--ready-timeout-s", type=float, default=600.0)
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--verbose", "-v", action="store_true", help="one line per pause")
+    ap.add_argument("--server-log", type=Path, default=None, help="server log files: PATH.BACKEND.log / .stderr")
+    ap.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra environment for the server (e.g. OMP_WAIT_POLICY=PASSIVE; repeatable)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     backends = args.backend or ["torch"]

@@ -164,7 +164,10 @@ class Generator:
         """Tokens for the next prefill pass: ``most``, or fewer when a pass that size would be slow."""
         most = max(1, most)
         if not self._token_s:
-            return most
+            # Nothing measured yet (first request): a small first pass, so that a loaded CPU cannot
+            # hold the engine for a full chunk before the estimate exists (measured: 256 tokens took
+            # 20 s at load 10 here; the request that superseded it waited all that time).
+            return min(most, 2 * self.min_chunk)
         n = int((target_s - (self._pass_s or 0.0)) / self._token_s)
         return max(min(self.min_chunk, most), min(most, n))
 
