@@ -3,7 +3,7 @@
 ``server.py`` is the only module that touches the SDK; the tools are plain functions that take a
 :class:`~mochi_mcp.workspace.Workspace` and an engine and return dicts:
 
-- ``query.py``       ``domain_query``   (retrieval: ``retrieval.py``, index check: ``symbols.py``)
+- ``query.py``       ``domain_query``   (retrieval: ``mochi_model.retrieval``, index check: ``symbols.py``)
 - ``complete.py``    ``complete_code``  (prompt assembly shared with the LSP)
 - ``diff_tool.py``   ``generate_diff``  (diff writing and verification: ``patch.py``)
 - ``patterns.py``    ``suggest_pattern`` and the resources

@@ -16,12 +16,12 @@ from __future__ import annotations
 from difflib import SequenceMatcher
 from typing import Any
 
-from mochi_mcp import retrieval
 from mochi_mcp.errors import BadToolInput, DiffImpossible
 from mochi_mcp.generation import CONSERVATIVE_TEMPERATURE, Limits, generate
 from mochi_mcp.patch import PatchDoesNotApply, apply_diff, make_diff, verify
 from mochi_mcp.prompts import extract_code, looks_like_diff, rewrite_prompt
 from mochi_mcp.workspace import Workspace, language_for
+from mochi_model import retrieval
 from mochi_model.types import Engine
 
 MAX_REWRITE_TOKENS = 2500  # larger inputs: pass the region to change as original_code

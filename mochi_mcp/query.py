@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mochi_mcp import retrieval, symbols
+from mochi_mcp import symbols
 from mochi_mcp.errors import BadToolInput
 from mochi_mcp.generation import (
     BALANCED_TEMPERATURE,
@@ -39,6 +39,7 @@ from mochi_mcp.generation import (
 )
 from mochi_mcp.prompts import domain_query_prompt, extract_code
 from mochi_mcp.workspace import Workspace, language_for
+from mochi_model import retrieval
 from mochi_model.types import Engine
 
 MODES = ("auto", "conservative", "creative")

@@ -64,5 +64,5 @@ async def test_each_readme_command_starts_a_server_that_answers_from_the_project
         status = json.loads((await client.read_resource("mochi://server/status")).contents[0].text)
         result = await client.call_tool("suggest_pattern", {"goal": "logging", "example": False})
     assert status["root"] == str(root.resolve()) and status["indexed"] is True
-    assert status["model"]["state"] == "not loaded", "listing and reading must not load the model"
+    assert status["model"]["state"] == "none", "listing and reading must not load the model"
     assert not result.is_error and result.structured_content["patterns"][0]["key"] == "logger.info(...)"

@@ -48,6 +48,6 @@ async def test_mochi_serve_lists_the_four_tools_and_runs_each_with_the_tiny_mode
         assert diff.is_error and "cut off at 16 tokens" in _text(diff)
 
         status = json.loads((await client.read_resource("mochi://server/status")).contents[0].text)
-        assert status["model"]["state"] == "loaded" and status["indexed"] is True
+        assert status["model"]["state"] == "ready" and status["indexed"] is True
     log = (tmp_path / "server.log").read_text()
     assert "loads on first use" in log and "model loaded" in log and "adapters: none" in log

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from mochi_mcp.retrieval import shown_span
+from mochi_model.retrieval import shown_span
 
 PY = '''class Store:
     @property
