@@ -7,6 +7,7 @@ The torch trainer runs data-parallel when started by a launcher, e.g.
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from pathlib import Path
@@ -207,39 +208,58 @@ def eval_cmd(
     project_pos: ProjectArg = None,
     project: ProjectOpt = None,
     repo: Annotated[Path | None, typer.Option("--repo", hidden=True, help="Old name of --project.")] = None,
-    data: Annotated[Path | None, typer.Option(help="`mochi prepare` folder: its test files and budgets are used.")] = None,
-    adapter: Annotated[list[str] | None, typer.Option(help="Adapter folder or installed NAME[@VERSION], with :WEIGHT (repeatable; default: none).")] = None,
+    data: Annotated[Path | None, typer.Option(help="`mochi prepare` folder: its held-out test files are scored.")] = None,
+    adapter: Annotated[list[str] | None, typer.Option(help="Adapter folder or installed NAME[@VERSION], with :WEIGHT (repeatable; each gets its own row, the weighted stack another; default: the project's configured stack).")] = None,
     model: Annotated[str, _opts["model"]] = "",
-    holes: Annotated[int, typer.Option(help="Holes per kind (next-line, span).")] = 300,
-    kinds: Annotated[str, typer.Option(help="Hole kinds, comma-separated: next_line,span.")] = "next_line,span",
-    style: Annotated[str, typer.Option(help="Context layout: auto (measure both) | repo | comment.")] = "auto",
-    index: Annotated[str, typer.Option(help="Retrieval index: local (in-memory) | project (LanceDB).")] = "local",
-    subdir: Annotated[str, typer.Option(help="Only files under this folder.")] = "",
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for eval.json, holes.jsonl, eval.png.")] = Path("mochi-eval"),
+    backend: Annotated[str, typer.Option(help="auto | torch | mlx | remote (default: [model] backend).")] = "",
+    compare_model: Annotated[str, typer.Option("--compare-model", help="A plain model (preset, folder or .gguf) scored on the same holes, with and without retrieval.")] = "",
+    holes: Annotated[int, typer.Option(help="Holes per kind.")] = 300,
+    kinds: Annotated[str, typer.Option(help="Hole kinds, comma-separated: next_line, span, cross_file (next-line holes that need a name from another file).")] = "next_line,span",
+    rows: Annotated[str, typer.Option(help="Only these rows, comma-separated (base, retrieval, adapter, stack, both, compare).")] = "",
+    subdir: Annotated[str, typer.Option(help="Only score held-out files under this folder.")] = "",
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for eval.json, holes.jsonl, eval.png (and the eval index).")] = Path("mochi-eval"),
+    resume: Annotated[bool, typer.Option(help="Reuse the rows already in OUTPUT/holes.jsonl (same holes).")] = False,
     seed: Annotated[int, typer.Option(help="Hole sampling seed.")] = 0,
     label: Annotated[str, typer.Option(help="Repository name and version shown in the output.")] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON summary instead of the table.")] = False,
 ) -> None:
-    """Compare base / +retrieval / +adapters / both on held-out files (EM, edit similarity, latency, 95% CIs)."""
+    """Score held-out files through the completion pipeline users get: base, +retrieval, each adapter,
+    the stack, both, and optionally a larger plain model (EM/ES per hole category, paired 95% CIs)."""
+    from mochi_core.config import load_config
     from mochi_model.eval.run import EvalOptions, evaluate_repo
     from mochi_model.loader import load_engine
 
-    root, cfg = _project(project_root(project_pos, project if project is not None else repo))
-    ads = parse_adapter_options(adapter, root) or []
-    engine = load_engine(cfg, root, adapters=ads, model=model or None)  # type: ignore[arg-type]
+    root = project_root(project_pos, project if project is not None else repo)
+    cfg, _ = load_config(root, strict=True)
+    ads = parse_adapter_options(adapter, root)  # None: the configured stack
+    engine = load_engine(cfg, root, adapters=ads, backend=backend or None, model=model or None)
+    compare = None
+    if compare_model:
+        from mochi_model.presets import PRESETS
+
+        ccfg = copy.deepcopy(cfg)
+        if compare_model in PRESETS:
+            ccfg.model.preset, ccfg.model.path = compare_model, ""
+        else:
+            ccfg.model.path = compare_model
+        compare = load_engine(ccfg, root, adapters=[], backend=backend or None)
     opts = EvalOptions(holes=holes, kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()), seed=seed,
-                       style=style, index=index, subdir=subdir, repo_label=label)
+                       subdir=subdir, only=tuple(r.strip() for r in rows.split(",") if r.strip()), repo_label=label)
     started = time.monotonic()
 
     def progress(name: str, done: int, total: int) -> None:
         if done == total or done % max(1, total // 10) == 0:
             typer.echo(f"  {name}: {done}/{total} holes ({time.monotonic() - started:.0f} s)", err=True)
 
-    summary = evaluate_repo(engine, root, output, data_dir=data, options=opts, progress=progress)
+    summary = evaluate_repo(engine, root, output, data_dir=data, options=opts, progress=progress, config=cfg,
+                            compare_engine=compare, previous=output / "holes.jsonl" if resume else None)
     if as_json:
         typer.echo(json.dumps({k: v for k, v in summary.items() if k not in ("per_hole", "table")}, indent=1))
     else:
-        typer.echo(f"{summary['meta']['repo']} · model {summary['meta']['model']} · {summary['meta']['holes']} holes "
-                   f"in {summary['meta']['test_files']} held-out files · context layout: {summary['style']['chosen']}")
+        meta = summary["meta"]
+        typer.echo(f"{meta['repo']} · model {meta['model']}"
+                   + (f" · compared with {meta['compare_model']}" if meta["compare_model"] else "")
+                   + f" · {meta['holes']} holes in {meta['test_files']} held-out files · categories "
+                   f"{meta['categories']} · layout {meta['context_format']}")
         typer.echo(summary["table"])
         typer.echo(f"wrote {output}/eval.json, eval.png, holes.jsonl")
