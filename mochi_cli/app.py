@@ -8,6 +8,7 @@ pygls, mcp) happen inside the command functions.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import typer
@@ -41,6 +42,10 @@ def main() -> None:
     """Console-script entry: MochiError becomes a one-line message and exit code 1."""
     from mochi_core.errors import MochiError
 
+    # Mochi shares the CPU with builds and tests: OpenMP threads that spin while waiting made torch
+    # 2.5-3.4x slower at load 8 on 2 cores (docs/notes.md, "Under load"); passive waiting matched one
+    # thread there. Set before torch loads; a user's own setting wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         app()
