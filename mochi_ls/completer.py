@@ -19,7 +19,7 @@ from mochi_ls.cache import SuggestionCache
 from mochi_ls.index_host import IndexHost
 from mochi_ls.recent import RecentEdits
 from mochi_model.holder import EngineHolder
-from mochi_model.pipeline import complete_document
+from mochi_model.pipeline import complete_document, document_problem, prepare_request
 from mochi_model.types import CancelToken, Engine, Snippet
 
 logger = logging.getLogger(__name__)
@@ -119,6 +119,23 @@ class Completer:
                          latency_ms=latency, model=getattr(engine, "model_id", ""))
         self._last_shown[inp.uri] = sid
         return Suggestion(id=sid, text=text, latency_ms=latency, finish_reason=result.finish_reason)
+
+    def warm(self, inp: CompletionInput, cancel: CancelToken) -> str:
+        """Prefill the prompt a request at ``inp`` would build (the cursor jumped here); returns the state.
+
+        The pieces come from :func:`mochi_model.pipeline.prepare_request` with the inputs
+        :meth:`generate` passes the pipeline, so the next request's prompt front is already in the KV cache.
+        """
+        engine = self.engine.get()
+        warm = getattr(engine, "warm", None)  # not part of the Engine protocol: fakes and remote engines lack it
+        if engine is None or warm is None or document_problem(inp.text):
+            return "unsupported"
+        req = prepare_request(engine, inp.text, inp.offset, path=inp.path, language=inp.language,
+                              index=self.index.index, config=self.config().completion,
+                              recent=self.recent.snippets(inp.uri, self.text_of))
+        if cancel.cancelled:
+            return "preempted"
+        return warm(req.prefix, req.suffix, req.snippets, path=req.path, language=req.language, cancel=cancel).state
 
     def _wait_for_engine(self, cancel: CancelToken) -> Engine | None:
         """The engine; while it loads, the request waits (answered once it is ready) unless superseded."""

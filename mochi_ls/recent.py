@@ -31,6 +31,12 @@ class RecentEdits:
             while len(self._edits) > self._documents:
                 self._edits.popitem(last=False)
 
+    def last_line(self, uri: str) -> int | None:
+        """The line of the document's last edit (None when it has none)."""
+        with self._lock:
+            edit = self._edits.get(uri)
+        return edit[1] if edit is not None else None
+
     def forget(self, uri: str) -> None:
         with self._lock:
             self._edits.pop(uri, None)

@@ -259,7 +259,17 @@ def create_server(*, engine: Engine | None = None, build_engine: EngineBuilder |
         change = params.content_changes[-1] if params.content_changes else None
         line = change.range.start.line if change is not None and hasattr(change, "range") else 0
         uri = params.text_document.uri
+        previous = ls.session.recent.last_line(uri)
         ls.session.recent.note(uri, lsp_relative_path(uri, ls.session.root) or uri, line)
+        if change is not None and hasattr(change, "range") and (previous is None or abs(line - previous) >= JUMP_LINES):
+            # the cursor jumped: warm the prompt of the new place before the person pauses there
+            end = change.range.start
+            lines = change.text.split("\n")
+            pos = types.Position(line=end.line + len(lines) - 1,
+                                 character=(end.character if len(lines) == 1 else 0) + len(lines[-1]))
+            found = ls.completion_input(uri, pos)
+            if found is not None:
+                ls.session.warm(found[0])
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE, types.SaveOptions(include_text=True))
     async def did_save(ls: MochiLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
@@ -288,6 +298,9 @@ def create_server(*, engine: Engine | None = None, build_engine: EngineBuilder |
         return ls.session.status()
 
     return server
+
+
+JUMP_LINES = 3  # an edit this many lines from the document's last one is a jump (warm-up)
 
 
 def _guard(handler: Any) -> Any:

@@ -27,7 +27,7 @@ from mochi_ls.scheduling import RequestGate
 from mochi_ls.settings import model_signature, settings_to_config
 from mochi_model.holder import EngineHolder
 from mochi_model.pipeline import document_problem
-from mochi_model.types import Engine
+from mochi_model.types import CancelToken, Engine
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +122,10 @@ class Session:
         # safe to drive from two threads. Index work gets its own thread.
         self.gen_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mochi-gen")
         self.io_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mochi-index")
+        # Warm-up prefills run on their own thread: a request never queues behind one (it pre-empts it).
+        self.warm_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mochi-warm")
+        self._warm_token: CancelToken | None = None
+        self.warm_states: dict[str, int] = {}
         self.text_of: Callable[[str], str | None] = lambda uri: None
         self.index_ready = threading.Event()  # set when the start-up index finished (or was skipped)
 
@@ -177,6 +181,9 @@ class Session:
     def shutdown(self) -> None:
         self.gate.cancel_all()
         self.gen_pool.shutdown(wait=False, cancel_futures=True)
+        if self._warm_token is not None:
+            self._warm_token.cancel()
+        self.warm_pool.shutdown(wait=False, cancel_futures=True)
         self.io_pool.shutdown(wait=False, cancel_futures=True)
         self.index.close()
 
@@ -184,6 +191,24 @@ class Session:
     def language_enabled(self, language: str) -> bool:
         enabled = self.config.server.enabled_languages
         return not enabled or language in enabled
+
+    def warm(self, inp: CompletionInput) -> None:
+        """The cursor moved to a new place: prefill its prompt in the background (llama.vim-style warm-up)."""
+        if self.engine.state != "ready" or not self.language_enabled(inp.language):
+            return
+        if self._warm_token is not None:
+            self._warm_token.cancel()
+        token = self._warm_token = CancelToken()
+
+        def job() -> None:
+            try:
+                state = self.completer.warm(inp, token)
+            except Exception:  # top of the warm-up thread: a failed warm-up only costs its time
+                logger.exception("warm-up failed")
+                state = "error"
+            self.warm_states[state] = self.warm_states.get(state, 0) + 1
+
+        self.warm_pool.submit(job)
 
     async def complete(self, inp: CompletionInput) -> Suggestion | None:
         """Type-ahead cache, else debounce → generate in the worker; newest request per document wins.
@@ -197,6 +222,8 @@ class Session:
             return None
         if not self.language_enabled(inp.language):
             return None
+        if self._warm_token is not None:
+            self._warm_token.cancel()  # a real request wins over any warm-up
         ticket = self.gate.open(inp.uri)
         try:
             hit = self.completer.lookup(inp)
@@ -256,7 +283,7 @@ class Session:
     def status(self) -> dict[str, Any]:
         s, g = self.completer.stats, self.gate.stats
         return {
-            "engine": self.engine.state, "engine_error": self.engine.error,
+            "engine": self.engine.state, "engine_error": self.engine.error, "warm_ups": dict(self.warm_states),
             "model": getattr(self.engine.get(), "model_id", ""),
             "root": str(self.root) if self.root else "",
             "index": {"available": self.index._index is not None, "error": self.index.error,

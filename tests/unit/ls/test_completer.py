@@ -142,3 +142,28 @@ def test_a_request_waiting_for_the_model_gives_up_when_superseded(tmp_path):
     worker.join(5)
     gate.set()
     assert not worker.is_alive() and out == [None]
+
+
+def test_warm_up_prefills_the_prompt_the_next_request_at_that_place_sends(tmp_path):
+    from types import SimpleNamespace
+
+    class WarmingFake(FakeEngine):
+        warmed: list = []
+
+        def warm(self, prefix, suffix="", context_snippets=(), *, path="", language="", cancel=None):  # noqa: ANN001
+            self.warmed.append((prefix, suffix, list(context_snippets), path, language))
+            return SimpleNamespace(state="done")
+
+    engine = WarmingFake("x = 1")
+    other = "file:///p/b.py"
+    comp = _completer(tmp_path, engine, others={other: "def helper():\n    return 42\n"})
+    comp.recent.note(other, "b.py", 0)
+    assert comp.warm(_inp(), CancelToken()) == "done"
+    comp.generate(_inp(), CancelToken())
+    call = engine.calls[-1]
+    assert engine.warmed == [(call.prefix, call.suffix, call.snippets, "a.py", "python")]
+    assert any(s.path == "b.py" for s in call.snippets)  # recent edits are part of what is warmed
+    token = CancelToken()
+    token.cancel()
+    assert comp.warm(_inp(), token) == "preempted" and len(engine.warmed) == 1
+    assert _completer(tmp_path, FakeEngine()).warm(_inp(), CancelToken()) == "unsupported"
