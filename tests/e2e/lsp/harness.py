@@ -34,18 +34,29 @@ def _client() -> LanguageClient:
     return lsp
 
 
+def python_server(module: str, function: str = "serve") -> list[str]:
+    """A server process running ``module.function()`` from this repository (a test's own fake engine)."""
+    repo = Path(__file__).resolve().parents[3]
+    return [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(repo)!r}); "
+            f"from {module} import {function}; {function}()"]
+
+
 def server_command(spec: dict[str, Any]) -> list[str]:
     return [sys.executable, "-m", "mochi_cli.app", "lsp", "--stdio", "--fake-engine", json.dumps(spec)]
 
 
 @asynccontextmanager
 async def running_server(root: Path, *, client: str = "neovim", inline: bool = True,
-                         spec: dict[str, Any] | None = None, options: Any = None):
-    """A started and initialized server; shut down cleanly on exit."""
+                         spec: dict[str, Any] | None = None, options: Any = None, command: list[str] | None = None):
+    """A started and initialized server; shut down cleanly on exit.
+
+    ``command`` runs another server process (e.g. ``create_server`` with a test's own fake engine)
+    instead of ``mochi lsp --fake-engine SPEC``.
+    """
     spec = spec if spec is not None else {"answer": "return a + b"}
     if options is None:
         options = {"completion": {"debounce_ms": 0}, "server": {"index_on_start": False}}
-    config = ClientServerConfig(server_command=server_command(spec), client_factory=_client)
+    config = ClientServerConfig(server_command=command or server_command(spec), client_factory=_client)
     lsp: LanguageClient = await config.start()  # type: ignore[assignment]
     try:
         caps = capabilities(client, inline=inline)

@@ -7,18 +7,11 @@ runs out: ``finish_reason="time"`` with partial text (cut), or nothing with the 
 
 from __future__ import annotations
 
-import asyncio
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
-from lsprotocol import types
-from pytest_lsp import ClientServerConfig
 
-from tests.e2e.lsp.harness import TIMEOUT_S, _client, capabilities, inline, open_doc, status
-
-REPO = Path(__file__).resolve().parents[3]
+from tests.e2e.lsp.harness import inline, open_doc, python_server, running_server, status
 
 
 def serve() -> None:
@@ -52,16 +45,9 @@ def project(fixture_project):
 
 
 async def test_status_reports_suggestions_cut_and_requests_expired_by_the_time_budget(project):
-    cmd = [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(REPO)!r}); "
-           "from tests.e2e.lsp.test_budget_status import serve; serve()"]
-    config = ClientServerConfig(server_command=cmd, client_factory=_client)
-    lsp = await config.start()
-    try:
-        await asyncio.wait_for(lsp.initialize_session(types.InitializeParams(
-            capabilities=capabilities("neovim", inline=True), root_uri=project.as_uri(),
-            workspace_folders=[types.WorkspaceFolder(uri=project.as_uri(), name=project.name)],
-            initialization_options={"completion": {"debounce_ms": 0, "time_budget_ms": 1500},
-                                    "server": {"index_on_start": False}})), TIMEOUT_S)
+    options = {"completion": {"debounce_ms": 0, "time_budget_ms": 1500}, "server": {"index_on_start": False}}
+    command = python_server("tests.e2e.lsp.test_budget_status")
+    async with running_server(project, options=options, command=command) as lsp:
         doc = "def f(a, b):\n    x = \n    cut = \n    slow = \n"
         uri = open_doc(lsp, project / "pkg" / "budget.py", doc)
         before = await status(lsp)
@@ -72,12 +58,6 @@ async def test_status_reports_suggestions_cut_and_requests_expired_by_the_time_b
         assert await inline(lsp, uri, 3, 11) is None  # expired: nothing to show
         st = await status(lsp)
         updates = list(lsp.status_updates)  # type: ignore[attr-defined]
-        await asyncio.wait_for(lsp.shutdown_session(), TIMEOUT_S)
-    finally:
-        proc = lsp._server
-        if proc is not None and proc.returncode is None:
-            proc.kill()
-        await lsp.stop()
 
     budget = st["budget"]
     assert budget["cut"] == 1 and budget["expired"] == 1
