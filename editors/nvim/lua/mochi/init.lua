@@ -170,6 +170,17 @@ local function notify_once(st, key, message, level)
   vim.notify(message, level)
 end
 
+--- Handler for `window/showMessage`: the server also announces a failed model load that way; the
+--- plugin has said so already (one notification per failure), so that error is not shown twice.
+function M.on_show_message(err, result, ctx, config)
+  local st = ctx and status_of(ctx.client_id)
+  if st and st.engine == "failed" and type(result) == "table" and result.type == vim.lsp.protocol.MessageType.Error
+      and st.notified.failed then
+    return
+  end
+  return vim.lsp.handlers["window/showMessage"](err, result, ctx, config)
+end
+
 --- Handler for the server's `mochi/status` notification ({state, detail, model, latency_ms}).
 function M.on_status(_, params, ctx)
   if type(params) ~= "table" or not ctx then
@@ -446,7 +457,7 @@ function M.attach(buf)
       init_options = M.config.init_options,
       settings = M.config.settings,
       capabilities = capabilities,
-      handlers = { ["mochi/status"] = M.on_status },
+      handlers = { ["mochi/status"] = M.on_status, ["window/showMessage"] = M.on_show_message },
       on_init = function(client)
         if next(M.config.settings) ~= nil then
           client.notify("workspace/didChangeConfiguration", { settings = M.config.settings })
