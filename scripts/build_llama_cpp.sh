@@ -27,6 +27,11 @@ default_args="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGM
 -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF \
 -DLLAMA_BUILD_APP=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF"
 machine=$(uname -m)
+flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true)
+if [ "$machine" = "x86_64" ] && [ -n "$flags" ] && ! { [[ "$flags" == *" avx2"* ]] && [[ "$flags" == *" fma"* ]] \
+    && [[ "$flags" == *" f16c"* ]] && [[ "$flags" == *" bmi2"* ]]; }; then
+  machine="x86_64-pre-avx2"  # an older x86 CPU: the AVX2 build would die with SIGILL; build for this CPU
+fi
 if [ "$machine" != "x86_64" ] && [ "$machine" != "AMD64" ]; then
   # The x86 flags above mean nothing elsewhere; let llama.cpp pick for the build machine.
   default_args="-DGGML_NATIVE=ON -DGGML_BLAS=OFF -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF \

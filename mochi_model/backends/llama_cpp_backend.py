@@ -22,8 +22,8 @@ and the time budget behave the same on every backend.
   ``decode``, ``get_vocab``, ``eos_token_id``, the chat template), so no torch/transformers import.
 
 Options (``load_backend(options=...)``; environment in brackets): ``threads`` [MOCHI_THREADS]
-(default: all cores), ``n_ctx`` [MOCHI_N_CTX] (default 8192 tokens; longer prompts raise
-:class:`ModelError`), ``n_batch`` (512), ``kv_type`` (``f16`` as llama.cpp stores it, or ``f32``),
+(default ``auto``: all cores, fewer while other processes keep cores busy — :class:`ThreadGovernor`), ``n_ctx`` [MOCHI_N_CTX] (default 8192 tokens; longer prompts raise
+:class:`ModelError`), ``n_batch`` (256), ``kv_type`` (``f16`` as llama.cpp stores it, or ``f32``),
 ``flash_attn`` [MOCHI_FLASH_ATTN] (``auto``/``on``/``off``; flash attention rounds through f16, so
 the exact-parity tests turn it off).
 """
@@ -52,8 +52,13 @@ logger = logging.getLogger(__name__)
 _lib: Any = None
 _init_lock = threading.Lock()
 _log_cb: Any = None  # keep the ctypes callback alive
-_GGML_LEVELS = {2: logging.INFO, 3: logging.WARNING}  # ggml WARN -> info, ERROR -> warning; rest -> debug
+# ggml_log_level: 1 debug, 2 info, 3 warn, 4 error, 5 continuation. llama.cpp warns about model-file
+# quirks on every load (e.g. Qwen's "</s>" token type): those stay at INFO; errors become warnings.
+_GGML_LEVELS = {3: logging.INFO, 4: logging.WARNING}
 N_SEQ = 4
+# Rows of logits llama.cpp reserves (n_outputs_max): 64 × 152k vocab × 4 B = 39 MB instead of the
+# n_batch (512) rows = 311 MB it reserves by default; drafts need at most 1 + 4·lookahead rows.
+N_OUTPUTS = 64
 _FLASH = {"auto": -1, "off": 0, "on": 1}  # llama_flash_attn_type
 
 
@@ -162,6 +167,49 @@ class LlamaTokenizer:
         return self.encode(text) if tokenize else text  # type: ignore[return-value]
 
 
+class ThreadGovernor:
+    """How many threads a forward pass should use now, from what *other* processes take of the CPU.
+
+    llama.cpp's threads meet at a barrier after every graph node; when another job keeps a core busy,
+    one of our threads is descheduled and the other spins at the barrier. Measured here (2 cores,
+    load average ~7): decode 0.8 tok/s with 2 threads vs 7.7–9 tok/s with 1. So between requests
+    (at most every ``interval`` s) we read ``/proc/stat`` and our own CPU time, and use
+    ``cores - round(others' busy cores)`` threads (at least 1). Linux only; elsewhere the configured
+    count stays.
+    """
+
+    def __init__(self, max_threads: int, interval: float = 0.5) -> None:
+        self.max_threads = max_threads
+        self.interval = interval
+        self.threads = max_threads
+        self._last: tuple[float, float, float] | None = None
+        self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def _sample(self) -> tuple[float, float, float] | None:
+        try:
+            with open("/proc/stat", "rb") as f:
+                cpu = f.readline().split()[1:]
+            busy = sum(int(x) for x in cpu) - int(cpu[3]) - (int(cpu[4]) if len(cpu) > 4 else 0)
+            ours = os.times()
+            return time.monotonic(), busy / self._tick, ours.user + ours.system
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def update(self) -> int:
+        now = time.monotonic()
+        if self._last is not None and now - self._last[0] < self.interval:
+            return self.threads
+        cur = self._sample()
+        if cur is None:
+            return self.threads
+        if self._last is not None:
+            dt = cur[0] - self._last[0]
+            others = max(0.0, ((cur[1] - self._last[1]) - (cur[2] - self._last[2])) / dt)
+            self.threads = max(1, min(self.max_threads, int(self.max_threads - others + 0.5)))
+        self._last = cur
+        return self.threads
+
+
 class LlamaCache:
     """One KV sequence in the backend's context (what ``new_cache`` hands out)."""
 
@@ -208,6 +256,7 @@ class LlamaCppBackend(Backend):
         self._loras: dict[str, Any] = {}  # GGUF LoRA path -> llama_adapter_lora handle
         self._stack_handles: list[tuple[str, Any]] = []  # (adapter name, handle) in stack order
         self._closed = False
+        self.governor: ThreadGovernor | None = None  # set by load_backend for threads = auto
 
     # --- properties the engine reads -------------------------------------------------------
     @property
@@ -263,8 +312,10 @@ class LlamaCppBackend(Backend):
                              "(set MOCHI_N_CTX or lower [completion] budgets)")
         lib, b = self._lib, self._batch
         rows: list[np.ndarray] = []
-        for start in range(0, len(ids), self.n_batch):
-            part = ids[start: start + self.n_batch]
+        # llama.cpp keeps room for N_OUTPUTS rows of logits; a longer all-logits pass goes in parts
+        step = min(self.n_batch, N_OUTPUTS) if all_logits else self.n_batch
+        for start in range(0, len(ids), step):
+            part = ids[start: start + step]
             last = start + len(part) == len(ids)
             n = len(part)
             b.n_tokens = n
@@ -288,10 +339,22 @@ class LlamaCppBackend(Backend):
                 rows.append(np.ctypeslib.as_array(ptr, shape=(1, self.n_vocab)).copy())
         return np.concatenate(rows, axis=0) if len(rows) > 1 else rows[0]
 
+    def _retune(self) -> None:
+        gov = self.governor
+        if gov is not None:
+            before = gov.threads
+            n = gov.update()
+            if n != before:
+                self._lib.llama_set_n_threads(self._ctx, n, n)
+                logger.debug("llama backend: %d thread(s) (other load on the CPU)", n)
+            self.threads = n
+
     def prefill(self, ids: Sequence[int], cache: LlamaCache) -> np.ndarray:
+        self._retune()
         return self._decode(ids, cache, False)[-1]
 
     def step(self, token: int, cache: LlamaCache) -> np.ndarray:
+        self._retune()
         return self._decode([token], cache, False)[-1]
 
     def forward_many(self, ids: Sequence[int], cache: LlamaCache) -> np.ndarray:
@@ -400,9 +463,12 @@ def load_backend(source: ResolvedModel, *, device: str = "auto", dtype: str = "a
     if device not in ("auto", "cpu", "", None):
         logger.warning("llama backend runs on the CPU; ignoring device=%s", device)
     lib = _llama()
-    threads = _int_option(options, "threads", "MOCHI_THREADS", os.cpu_count() or 2)
+    raw_threads = str(options.get("threads") or os.environ.get("MOCHI_THREADS") or "auto").lower()
+    cores = os.cpu_count() or 2
+    auto_threads = raw_threads == "auto"
+    threads = cores if auto_threads else _int_option(options, "threads", "MOCHI_THREADS", cores)
     n_ctx = _int_option(options, "n_ctx", "MOCHI_N_CTX", 8192)
-    n_batch = _int_option(options, "n_batch", "MOCHI_N_BATCH", 512)
+    n_batch = _int_option(options, "n_batch", "MOCHI_N_BATCH", 256)  # = the Generator's prefill chunk
     t0 = time.perf_counter()
     mparams = lib.llama_model_default_params()
     mparams.n_gpu_layers = 0
@@ -413,6 +479,7 @@ def load_backend(source: ResolvedModel, *, device: str = "auto", dtype: str = "a
     cparams.n_ctx = n_ctx
     cparams.n_batch = n_batch
     cparams.n_ubatch = n_batch
+    cparams.n_outputs_max = N_OUTPUTS
     cparams.n_seq_max = N_SEQ
     cparams.kv_unified = True  # all sequences share n_ctx cells (one is used at a time)
     cparams.n_threads = threads
@@ -430,6 +497,9 @@ def load_backend(source: ResolvedModel, *, device: str = "auto", dtype: str = "a
         raise ModelError(f"llama.cpp could not create a context for {source.path} (n_ctx={n_ctx}; out of memory?)")
     be = LlamaCppBackend(lib, model, ctx, model_id=source.model_id, source=source, n_batch=n_batch, n_ctx=n_ctx,
                          threads=threads)
+    if auto_threads and cores > 1 and os.path.exists("/proc/stat"):
+        be.governor = ThreadGovernor(cores)
+        be.governor.update()  # the baseline sample: the first request measures from here
     logger.info("llama backend: %s (%s, %d threads, context %d) loaded in %.2f s", source.describe(), be.arch,
                 threads, n_ctx, time.perf_counter() - t0)
     return be

@@ -209,3 +209,15 @@ def test_the_engine_completes_fim_on_llama_through_load_engine(tiny_gguf, tmp_pa
         engine.close()
     with pytest.raises(ModelError, match="closed"):
         engine.backend.logits_for([1, 2])
+
+
+def test_the_thread_governor_drops_to_one_thread_while_other_processes_keep_a_core_busy(monkeypatch):
+    from mochi_model.backends.llama_cpp_backend import ThreadGovernor
+
+    gov = ThreadGovernor(2, interval=0.0)
+    # (time s, busy CPU-seconds of the whole machine, CPU-seconds of this process)
+    samples = iter([(0.0, 100.0, 10.0), (1.0, 102.0, 12.0),   # all the busy time was ours: 2 threads
+                    (2.0, 103.9, 13.0),                        # others took 0.9 of a core: 1 thread
+                    (3.0, 105.1, 14.9)])                       # others 0.0-0.1 again: back to 2
+    monkeypatch.setattr(gov, "_sample", lambda: next(samples))
+    assert [gov.update() for _ in range(4)] == [2, 2, 1, 2]
