@@ -124,6 +124,8 @@ def child(spec: dict) -> dict:
     from mochi_model.training.model_io import load_base_model
     from mochi_model.training.torch_trainer import _completion_loss_module, attach_lora
 
+    if spec["threads"]:
+        torch.set_num_threads(spec["threads"])
     t_load = time.perf_counter()
     model, _, _ = load_base_model(spec["model"], spec["dtype"])
     mem = MemoryWatch()
@@ -180,10 +182,13 @@ def sweep(args: argparse.Namespace) -> None:
     for name in names:
         dtype, layers, ckpt, batch, length = SWEEP[name]
         spec = {"model": args.model, "data": args.data, "dtype": dtype, "num_layers": layers, "ckpt": ckpt,
-                "batch_size": batch, "samples": args.samples, "length": length, "steps": 3}
+                "batch_size": batch, "samples": args.samples, "length": length, "steps": 2, "threads": args.threads}
         before = load_avg()
+        env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+        if args.threads:
+            env["OMP_NUM_THREADS"] = str(args.threads)
         proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True,
-                              check=False, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+                              check=False, env=env)
         row = {"name": name, **{k: v for k, v in spec.items() if k not in ("model", "data")}, "load_before": before,
                "load_after": load_avg()}
         if proc.returncode:
@@ -206,7 +211,8 @@ def _write_sweep(args: argparse.Namespace, started: list[float], results: list[d
                    "the first optimizer step; 'eval' is a forward-only pass over the same samples; tokens per "
                    "CPU-second (2 torch threads) is less distorted by other jobs than wall-clock tokens/s",
            "command": " ".join(["python bench/train_bench.py", "--model", args.model, "--data", args.data, "--sweep",
-                                "--samples", str(args.samples)] + (["--variants", args.variants] if args.variants else [])),
+                                "--samples", str(args.samples), "--threads", str(args.threads)]
+                               + (["--variants", args.variants] if args.variants else [])),
            "results": results}
     Path(args.out or RESULTS / "train_sweep.json").write_text(json.dumps(out, indent=1))
 
@@ -265,6 +271,8 @@ def main() -> None:
     ap.add_argument("--variants", default="", help="compare: order to run them in (default plain-peft,mochi-all,mochi-last8); "
                                                   "sweep: candidate names (default all)")
     ap.add_argument("--sweep", action="store_true", help="candidate settings, each in its own process")
+    ap.add_argument("--threads", type=int, default=0, help="sweep: torch threads per candidate (0 = torch default); "
+                    "1 on a loaded machine: CPU-seconds per token then stay comparable (no OpenMP spin-waits)")
     ap.add_argument("--default-run", action="store_true", help="the full default `mochi train project` run")
     ap.add_argument("--output", default="", help="--default-run: adapter folder")
     ap.add_argument("--child", default="", help=argparse.SUPPRESS)
