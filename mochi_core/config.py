@@ -41,7 +41,7 @@ class IndexSection:
 class ModelSection:
     preset: str = field(default="qwen2.5-coder-0.5b", metadata={"help": "Model preset (see `mochi models`)."})
     path: str = field(default="", metadata={"help": "A local HF folder, GGUF file or hub repo id; overrides the preset's source."})
-    backend: str = field(default="auto", metadata={"help": "What runs the model: auto (MLX on Apple Silicon, else torch), torch, mlx, or remote (a server at remote_url)."})
+    backend: str = field(default="auto", metadata={"help": "What runs the model: auto (MLX on Apple Silicon; llama.cpp for GGUF models on other CPUs when llama-cpp-python is installed; else torch), torch, mlx, llama, or remote (a server at remote_url)."})
     device: str = field(default="auto", metadata={"help": "torch device: auto | cpu | cuda | cuda:N | mps"})
     dtype: str = field(default="auto", metadata={"help": "Weight precision; auto = bfloat16 where the hardware supports it (fp16 on CUDA without bf16)."})
     remote_url: str = field(default="", metadata={"help": "OpenAI-compatible completions server for backend = remote."})
@@ -90,7 +90,7 @@ class MochiConfig:
 
 
 _CHOICES: dict[str, tuple[str, ...]] = {
-    "model.backend": ("auto", "torch", "mlx", "remote"),
+    "model.backend": ("auto", "torch", "mlx", "llama", "remote"),
     "model.dtype": ("auto", "float32", "bfloat16", "float16"),
     "model.remote_server": ("openai", "vllm", "llama.cpp", "mlx_lm"),
     "completion.multiline": ("auto", "always", "never"),

@@ -24,7 +24,7 @@ def test_every_config_key_has_a_row_with_its_default_and_help() -> None:
             assert f.metadata.get("help"), f"{section.name}.{f.name} has no help text"
             assert f"`{f.name}`" in table
     assert '| `[model]` `preset` | string | `"qwen2.5-coder-0.5b"` |' in table
-    assert '| `[model]` `backend` | `"auto"` \\| `"torch"` \\| `"mlx"` \\| `"remote"` | `"auto"` |' in table
+    assert '| `[model]` `backend` | `"auto"` \\| `"torch"` \\| `"mlx"` \\| `"llama"` \\| `"remote"` | `"auto"` |' in table
 
 
 def test_check_fails_on_a_stale_table_and_write_repairs_it(tmp_path: Path, capsys) -> None:  # noqa: ANN001
