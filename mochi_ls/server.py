@@ -259,8 +259,11 @@ def create_server(*, engine: Engine | None = None, build_engine: EngineBuilder |
         change = params.content_changes[-1] if params.content_changes else None
         line = change.range.start.line if change is not None and hasattr(change, "range") else 0
         uri = params.text_document.uri
+        rel = lsp_relative_path(uri, ls.session.root)
+        if ls.session.root is not None and not rel:
+            return  # a document outside the project: never a "recent edit" in another file's prompt
         previous = ls.session.recent.last_line(uri)
-        ls.session.recent.note(uri, lsp_relative_path(uri, ls.session.root) or uri, line)
+        ls.session.recent.note(uri, rel or uri, line)
         if change is not None and hasattr(change, "range") and (previous is None or abs(line - previous) >= JUMP_LINES):
             # the cursor jumped: warm the prompt of the new place before the person pauses there
             end = change.range.start

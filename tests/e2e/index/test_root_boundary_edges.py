@@ -13,7 +13,7 @@ from lsprotocol import types
 
 from mochi_index import ProjectIndex
 from mochi_model.fake import FakeEngine
-from tests.e2e.lsp.harness import inline, open_doc, running_server, status, wait_for_progress_end
+from tests.e2e.lsp.harness import inline, open_doc, running_server, status, type_text, wait_for_progress_end
 from tests.protocol.mcp.conftest import connect, text_of
 from tests.unit.index.test_root_boundary import PAYLOAD, SENTINEL, all_rows_text, make_linked_project
 
@@ -39,6 +39,13 @@ async def test_the_lsp_prompt_never_carries_outside_code_and_outside_documents_g
             lsp.text_document_did_save(types.DidSaveTextDocumentParams(
                 text_document=types.TextDocumentIdentifier(uri=outside_uri), text=f"def {SENTINEL}_saved():\n"))
         assert (await status(lsp))["index"]["saves"] == 0
+        # An edit in an outside document is never a "recent edit" shown in a project file's prompt.
+        secret_uri = (tmp_path / "outside" / "secret.py").as_uri()
+        type_text(lsp, secret_uri, 2, 0, 0, f"{SENTINEL}_typed = 1\n")
+        line = text.splitlines()[3]
+        type_text(lsp, uri, 2, 3, len(line), "z")  # a new prefix: no type-ahead cache hit
+        ctx = await inline(lsp, uri, 3, len(line) + 1)
+        assert ctx is not None and SENTINEL not in ctx and "recent:" not in ctx, ctx
     idx = ProjectIndex.open(root, create=False)
     assert SENTINEL not in all_rows_text(idx) and PAYLOAD not in all_rows_text(idx)
 
