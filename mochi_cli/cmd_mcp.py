@@ -55,7 +55,8 @@ def serve(
     from mochi_mcp.workspace import Workspace
     from mochi_model.holder import EngineHolder, real_engine_factory
 
-    logging.getLogger("mochi_mcp").setLevel(logging.INFO)
+    for name in ("mochi_mcp", "mochi_model.holder"):  # tool calls and model loading (progress) go to the log
+        logging.getLogger(name).setLevel(logging.INFO)
     root = (project_root.expanduser().resolve() if project_root else find_project_root(Path.cwd()))
     if not root.is_dir() or (root / "adapter_config.json").is_file():
         what = "an adapter folder" if root.is_dir() else "not a folder"
