@@ -8,7 +8,6 @@ LanceDB), so retrieved snippets are part of what must agree.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,6 @@ from mochi_model.eval.holes import Hole
 from mochi_model.fake import FakeCall, FakeEngine
 from mochi_model.fim import build_prompt, get_fim_format
 
-FIXTURE = Path(__file__).parents[1] / "fixtures" / "mcp" / "shop"
 FILE = "shop/orders.py"
 # The cursor: a fresh line in cancel_order, after code that calls into other files.
 ANCHOR = '    logger.info("cancelled order for %s", sku)\n'
@@ -33,13 +31,9 @@ ANSWER = "return inventory.count(sku)\n    # done"
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "shop"
-    shutil.copytree(FIXTURE, root)
-    idx = ProjectIndex.open(root, create=True)
-    idx.update()
-    idx.close()
-    return root
+def project(shop: Path) -> Path:
+    """The indexed `shop` fixture project (tests/protocol/mcp/conftest.py)."""
+    return shop
 
 
 def _document(root: Path) -> tuple[str, int]:
