@@ -3,7 +3,7 @@
 Every edge calls :func:`complete_document` and nothing else: the LSP (ghost text), MCP
 ``complete_code``, ``mochi complete``, ``mochi eval`` and the benches. So what the eval measures is,
 byte for byte, the prompt and the completion a user gets at the same cursor with the same
-configuration (``tests/unit/model/test_pipeline_equality.py`` proves it for the four edges).
+configuration (``tests/protocol/mcp/test_pipeline_equality.py`` proves it for the four edges).
 
 The steps, each decided here once:
 
