@@ -218,7 +218,7 @@ def eval_cmd(
     rows: Annotated[str, typer.Option(help="Only these rows, comma-separated (base, retrieval, adapter, stack, both, compare).")] = "",
     subdir: Annotated[str, typer.Option(help="Only score held-out files under this folder.")] = "",
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for eval.json, holes.jsonl, eval.png (and the eval index).")] = Path("mochi-eval"),
-    resume: Annotated[bool, typer.Option(help="Reuse the rows already in OUTPUT/holes.jsonl (same holes).")] = False,
+    resume: Annotated[bool, typer.Option(help="Continue from OUTPUT/holes.jsonl (same holes): finished rows are reused, a stopped row goes on from its last hole.")] = False,
     seed: Annotated[int, typer.Option(help="Hole sampling seed.")] = 0,
     label: Annotated[str, typer.Option(help="Repository name and version shown in the output.")] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON summary instead of the table.")] = False,

@@ -53,6 +53,7 @@ class HoleResult:
     em: float
     es: float
     ms: float
+    hole: int = -1  # index into the run's holes (how a resumed run matches its checkpoint)
 
 
 def stack_weights(engine: Any) -> tuple[list[str], list[float]]:
@@ -85,24 +86,56 @@ def plan_rows(engine: Any, *, compare: bool = False, only: Sequence[str] = ()) -
 
 
 def run_row(engine: Any, row: Row, holes: list[Hole], categories: list[str], files: dict[str, str], *,
-            index: Any, config: CompletionSection, on_hole: Callable[[], None] | None = None) -> list[HoleResult]:
-    """Complete every hole once with ``row``'s settings (holes in file order, for KV prefix reuse)."""
-    if row.weights is not None:
+            index: Any, config: CompletionSection, on_hole: Callable[[], None] | None = None,
+            done: dict[int, HoleResult] | None = None,
+            on_result: Callable[[HoleResult], None] | None = None) -> list[HoleResult]:
+    """Complete every hole once with ``row``'s settings (holes in file order, for KV prefix reuse).
+
+    ``done`` holds results of this row from an interrupted run (by hole index): they are kept, not
+    recomputed. ``on_result`` sees each new result as soon as it exists (the per-hole checkpoint).
+    """
+    done = done or {}
+    if row.weights is not None and len(done) < len(holes):
         engine.set_adapter_weights(list(row.weights))
     order = sorted(range(len(holes)), key=lambda i: (holes[i].path, holes[i].cursor))
-    out: list[HoleResult | None] = [None] * len(holes)
+    out: list[HoleResult | None] = [done.get(i) for i in range(len(holes))]
     for i in order:
+        if out[i] is not None:
+            continue
         h = holes[i]
         res = complete_document(engine, h.document(files[h.path]), h.cursor, path=h.path,
                                 index=index if row.retrieval else None, config=config, time_budget_s=None,
                                 max_lines=None if h.kind == "span" else 1)
         pred = res.text
-        out[i] = HoleResult(config=row.name, kind=h.kind, category=categories[i], path=h.path, target=h.target,
-                            pred=pred, em=exact_match(pred, h.target), es=edit_similarity(pred, h.target),
-                            ms=res.completion.total_ms)
+        out[i] = r = HoleResult(config=row.name, kind=h.kind, category=categories[i], path=h.path, target=h.target,
+                                pred=pred, em=exact_match(pred, h.target), es=edit_similarity(pred, h.target),
+                                ms=res.completion.total_ms, hole=i)
+        if on_result:
+            on_result(r)
         if on_hole:
             on_hole()
     return [r for r in out if r is not None]
+
+
+def match_previous(records: list[dict[str, Any]], holes: list[Hole]) -> dict[str, dict[int, HoleResult]]:
+    """Earlier results per row and hole index, kept only where they belong to these holes.
+
+    Records without a hole index (files written before checkpoints) are matched in order; a record
+    whose path, kind or target differs from the hole at its index (another seed, changed files) is
+    dropped, so a resumed run never mixes two hole sets.
+    """
+    out: dict[str, dict[int, HoleResult]] = {}
+    seen: dict[str, int] = {}
+    for rec in records:
+        r = HoleResult(**{k: v for k, v in rec.items() if k in HoleResult.__dataclass_fields__})
+        if r.hole < 0:
+            r.hole = seen.get(r.config, 0)
+        seen[r.config] = r.hole + 1
+        if 0 <= r.hole < len(holes):
+            h = holes[r.hole]
+            if (h.path, h.kind, h.target) == (r.path, r.kind, r.target):
+                out.setdefault(r.config, {})[r.hole] = r
+    return out
 
 
 def _metrics(rs: list[HoleResult], seed: int) -> dict[str, Any]:
@@ -185,7 +218,8 @@ def _ticker(name: str, total: int, progress: Callable[[str, int, int], None] | N
 def run_eval(engine: Any, files: dict[str, str], holes: list[Hole], categories: list[str], *, index: Any,
              config: CompletionSection | None = None, compare_engine: Any = None,
              progress: Callable[[str, int, int], None] | None = None, seed: int = 0,
-             only: Sequence[str] = (), previous: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+             only: Sequence[str] = (), previous: list[dict[str, Any]] | None = None,
+             on_result: Callable[[HoleResult], None] | None = None) -> dict[str, Any]:
     """Run every row of :func:`plan_rows` on the same holes and summarise.
 
     Args:
@@ -198,28 +232,36 @@ def run_eval(engine: Any, files: dict[str, str], holes: list[Hole], categories: 
         compare_engine: a plain comparison model (``compare:*`` rows), or None.
         progress: ``(row, done, total)`` callback.
         only: run only these rows (``adapter`` matches every ``adapter:*`` row).
-        previous: ``per_hole`` rows of an earlier run on the same holes; their rows are reused.
+        previous: ``per_hole`` records of an earlier (possibly interrupted) run on the same holes: finished
+            rows are reused, half-done rows continue where they stopped.
+        on_result: called with every newly computed hole result (a checkpoint writer).
 
     Returns:
         The summary dict (``configs``, ``gains``, ``comparisons``, ``rows``, ``per_hole``).
     """
     cfg = config or CompletionSection()
     _, weights = stack_weights(engine)
-    results: dict[str, list[HoleResult]] = {}
-    for rec in previous or []:
-        results.setdefault(rec["config"], []).append(HoleResult(**rec))
+    earlier = match_previous(previous or [], holes)
+    results: dict[str, list[HoleResult]] = {
+        name: [done[i] for i in sorted(done)] for name, done in earlier.items() if len(done) == len(holes)}
     rows = plan_rows(engine, compare=compare_engine is not None, only=only)
     try:
         for row in rows:
             if row.name in results:
                 continue
-            tick = _ticker(row.name, len(holes), progress)
+            done = earlier.get(row.name, {})
+            if done:
+                logger.info("row %s: %d of %d holes from the checkpoint", row.name, len(done), len(holes))
+            tick = _ticker(row.name, len(holes) - len(done), progress)
             eng = compare_engine if row.engine == "compare" else engine
-            results[row.name] = run_row(eng, row, holes, categories, files, index=index, config=cfg, on_hole=tick)
+            results[row.name] = run_row(eng, row, holes, categories, files, index=index, config=cfg, on_hole=tick,
+                                        done=done, on_result=on_result)
     finally:
         if weights:
             engine.set_adapter_weights(weights)
     summary = summarize(results, seed=seed)
     summary["rows"] = [r.name for r in rows if r.name in results]
     summary["per_hole"] = [r.__dict__ for rs in results.values() for r in rs]
+    # half-done rows of the checkpoint that this run did not continue stay in it for a later --resume
+    summary["per_hole"] += [done[i].__dict__ for name, done in earlier.items() if name not in results for i in sorted(done)]
     return summary

@@ -93,6 +93,19 @@ def sample_all(files: dict[str, str], n: int, kinds: tuple[str, ...], defined: d
     return holes
 
 
+def read_checkpoint(path: Path) -> list[dict[str, Any]]:
+    """Per-hole records of an earlier run (``holes.jsonl``); a torn last line (killed mid-write) is skipped."""
+    if not path.exists():
+        return []
+    out = []
+    for ln in path.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(ln))
+        except json.JSONDecodeError:
+            logger.warning("%s: skipping a torn line", path)
+    return [r for r in out if isinstance(r, dict) and "config" in r]
+
+
 def evaluate_repo(engine: Any, root: Path, out_dir: Path, *, data_dir: Path | None = None,
                   options: EvalOptions | None = None, compare_engine: Any = None, previous: Path | None = None,
                   progress: Any = None, config: MochiConfig | None = None) -> dict[str, Any]:
@@ -117,15 +130,24 @@ def evaluate_repo(engine: Any, root: Path, out_dir: Path, *, data_dir: Path | No
         index.close()
         raise EvalError("the held-out files have no completable lines")
     categories = categorize(holes, files, defined)
-    prev_rows = None
-    if previous is not None and Path(previous).exists():
-        prev_rows = [json.loads(ln) for ln in Path(previous).read_text(encoding="utf-8").splitlines() if ln.strip()]
-    try:
-        summary = run_eval(engine, files, holes, categories, index=index, config=cfg.completion,
-                           compare_engine=compare_engine, progress=progress, seed=opts.seed, only=opts.only,
-                           previous=prev_rows)
-    finally:
-        index.close()
+    prev_rows = read_checkpoint(Path(previous)) if previous is not None else None
+    checkpoint = Path(out_dir) / "holes.jsonl"
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    if prev_rows is not None and checkpoint.exists() and not checkpoint.read_bytes().endswith(b"\n"):
+        with open(checkpoint, "a", encoding="utf-8") as f:  # a torn last line stays on its own line
+            f.write("\n")
+    # every hole is appended as it finishes, so a stopped run loses at most one hole (`--resume`)
+    with open(checkpoint, "a" if prev_rows is not None and checkpoint.exists() else "w", encoding="utf-8") as ck:
+        def on_result(r: Any) -> None:
+            ck.write(json.dumps(r.__dict__) + "\n")
+            ck.flush()
+
+        try:
+            summary = run_eval(engine, files, holes, categories, index=index, config=cfg.completion,
+                               compare_engine=compare_engine, progress=progress, seed=opts.seed, only=opts.only,
+                               previous=prev_rows, on_result=on_result)
+        finally:
+            index.close()
     summary["meta"] = {
         "repo": opts.repo_label or root.resolve().name, "model": engine.model_id,
         "compare_model": compare_engine.model_id if compare_engine is not None else "",
