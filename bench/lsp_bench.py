@@ -349,6 +349,7 @@ async def run_phase(server: Server, root: Path, sites: list[Site], segs: list[Se
     b0, b1 = st0.get("budget") or {}, st1.get("budget") or {}
     out["budget_cut"] = b1.get("cut", 0) - b0.get("cut", 0)
     out["budget_expired"] = b1.get("expired", 0) - b0.get("expired", 0)
+    out["prompt_trimmed"] = b1.get("trimmed", 0) - b0.get("trimmed", 0)
     for kind in ("jump", "continue", "all"):
         ps = [p for p in pauses if kind == "all" or p["kind"] == kind]
         lat = [p["latency_ms"] for p in ps]
@@ -389,12 +390,14 @@ async def run_backend(backend: str, root: Path, sites: list[Site], segs: list[Se
         st = await wait_ready(server.client, args.ready_timeout_s)
         result["ready_s"] = round(time.perf_counter() - t0, 1)
         result["model"] = st.get("model", "")
+        result["adapters"] = st.get("adapters", [])
         rejected = [m for m in server.messages if "model.backend" in m]
         if st["engine"] != "ready" or rejected:
             result["error"] = st.get("engine_error") or "; ".join(rejected)
             print(f"  backend {backend}: not available ({result['error']})", flush=True)
             return result
-        print(f"  backend {backend}: ready in {result['ready_s']} s ({result['model']}); load {load_avg()}",
+        print(f"  backend {backend}: ready in {result['ready_s']} s ({result['model']}, adapters "
+              f"{result['adapters'] or 'none'}); load {load_avg()}",
               flush=True)
         result["config"] = st.get("config", {})
         phases = ["quiet"] + (["hog"] if not args.no_hog else [])
@@ -432,6 +435,21 @@ def copy_project(package: str, dest: Path) -> Path:
     return root
 
 
+def write_adapters(root: Path, specs: list[str]) -> None:
+    """``[ROLE=]PATH[:WEIGHT]`` entries -> the project's ``[[adapters]]`` (the stack every request runs with)."""
+    lines = []
+    for spec in specs:
+        role, _, rest = spec.rpartition("=")
+        path, _, weight = rest.rpartition(":") if ":" in rest else (rest, "", "")
+        folder = Path(path or rest).resolve()
+        if not (folder / "adapter_config.json").is_file():
+            raise SystemExit(f"--adapter {spec}: {folder} has no adapter_config.json")
+        lines += ["[[adapters]]", f"path = {json.dumps(str(folder))}", f"weight = {float(weight or 1.0)}",
+                  f"role = {json.dumps(role or 'project')}", ""]
+    if lines:
+        (root / ".mochi" / "config.toml").write_text("\n".join(lines))
+
+
 def table(results: list[dict[str, Any]]) -> list[str]:
     head = (f"{'backend':8} {'phase':6} {'kind':9} {'pauses':>6} {'p50 ms':>8} {'p95 ms':>8} "
             f"{'suggested':>9} {'<=2 s':>6}")
@@ -444,7 +462,8 @@ def table(results: list[dict[str, Any]]) -> list[str]:
                 k = r[phase][kind]
                 rows.append(f"{r['backend']:8} {phase:6} {kind:9} {k['pauses']:>6} {k['p50_ms']:>8.0f} "
                             f"{k['p95_ms']:>8.0f} {k['share_suggested']:>9.0%} {k['share_suggested_within_2s']:>6.0%}")
-            rows.append(f"{'':8} {phase:6} budget cut {r[phase]['budget_cut']}, expired {r[phase]['budget_expired']}; "
+            rows.append(f"{'':8} {phase:6} budget cut {r[phase]['budget_cut']}, expired {r[phase]['budget_expired']}, "
+                        f"prompts shrunk {r[phase].get('prompt_trimmed', 0)}; "
                         f"load {r[phase]['load_before']} -> {r[phase]['load_after']}")
     return rows
 
@@ -473,6 +492,9 @@ async def main() -> None:
     ap.add_argument("--server-log", type=Path, default=None, help="server log files: PATH.BACKEND.log / .stderr")
     ap.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
                     help="extra environment for the server (e.g. OMP_WAIT_POLICY=PASSIVE; repeatable)")
+    ap.add_argument("--adapter", action="append", default=[], metavar="[ROLE=]PATH[:WEIGHT]",
+                    help="adapter folder stacked on the model (repeatable: the stack, e.g. base=A:0.3 project=B:0.7), "
+                         "written to the project's .mochi/config.toml as [[adapters]]")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     backends = args.backend or ["torch"]
@@ -480,6 +502,7 @@ async def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="mochi-lsp-bench-"))
     try:
         root = copy_project(args.package, tmp)
+        write_adapters(root, args.adapter)
         files = pick_files(root, args.files, args.seed)
         sites, segs = make_trace(root, files, args.sites, args.jump_chars, args.continue_chars, args.continues,
                                  args.seed)
@@ -506,7 +529,7 @@ async def main() -> None:
         "trace": {"sites": len(sites), "pauses": len(segs), "jump_chars": args.jump_chars,
                   "continue_chars": args.continue_chars, "continues": args.continues, "interval_s": args.interval,
                   "keystrokes": sum(len(s.chars) for s in segs)},
-        "model": str(args.model) if not args.fake else "fake", "results": results, "ratios_p50": ratios,
+        "model": str(args.model) if not args.fake else "fake", "adapters": args.adapter, "results": results, "ratios_p50": ratios,
         "note": "latency = last keystroke -> the server's answer to that key's request (empty answers count); "
                 "suggested = share of pauses whose answer was non-empty; <=2 s = share with a suggestion within 2 s",
     }

@@ -90,8 +90,12 @@ class BudgetReport:
 
 
 def _engine_expired(engine: Any) -> int:
+    return _engine_stat(engine, "expired")
+
+
+def _engine_stat(engine: Any, name: str) -> int:
     stats = getattr(engine, "budget_stats", None)
-    return int(getattr(stats, "expired", 0) or 0)
+    return int(getattr(stats, name, 0) or 0)
 
 
 class Session:
@@ -285,6 +289,7 @@ class Session:
         return {
             "engine": self.engine.state, "engine_error": self.engine.error, "warm_ups": dict(self.warm_states),
             "model": getattr(self.engine.get(), "model_id", ""),
+            "adapters": self.engine.status().get("adapters", []),
             "root": str(self.root) if self.root else "",
             "index": {"available": self.index._index is not None, "error": self.index.error,
                       "indexing": self.index.indexing, "saves": self.index.saves,
@@ -293,7 +298,9 @@ class Session:
             "generated": s.generated, "cache_hits": s.cache_hits, "empty": s.empty,
             "cancelled_generations": s.cancelled, "cancelled_cpu_s": round(s.cancelled_cpu_s, 4),
             "last_latency_ms": round(s.last_latency_ms, 2),
-            "budget": self.budget.as_dict(self.config.completion.time_budget_ms),
+            "budget": {**self.budget.as_dict(self.config.completion.time_budget_ms),
+                       # prompts shrunk to fit the budget (a slow or busy CPU), see mochi_model.prompt_fit
+                       "trimmed": _engine_stat(self.engine.get(), "trimmed")},
             "config": {"max_tokens": self.config.completion.max_tokens,
                        "debounce_ms": self.config.completion.debounce_ms,
                        "multiline": self.config.completion.multiline,

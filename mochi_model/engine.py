@@ -12,6 +12,12 @@ and ``extra["budget_cut"] = True``; when it runs out during prefill nothing can 
 prefilled part stays in the KV cache, so the next request (usually the same place) starts from
 there. :attr:`InferenceEngine.budget_stats` counts both cases for status reports.
 
+Prompt fit: with a time budget, once the turn has come, a FIM prompt whose uncached part would not
+prefill within half the budget at the measured speed is shrunk (:mod:`mochi_model.prompt_fit`:
+shorter suffix, no snippets, shorter prefix) — a smaller prompt's suggestion rather than none on a
+slow or busy CPU. ``extra["prompt_fit"]`` says which level ran (0 = the full prompt) and
+``budget_stats.trimmed`` counts such requests.
+
 Warm-up: :meth:`InferenceEngine.warm` prefills the prompt of a place at low priority (cursor moved,
 no request running) so the next real request there reuses the KV cache; any real request
 pre-empts it within one small prefill chunk.
@@ -27,7 +33,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from mochi_model.adapters.stack import AdapterStack
@@ -35,6 +41,7 @@ from mochi_model.backends.base import Backend, GenerationRequest, GenerationResu
 from mochi_model.fim import FimFormat, build_prompt, detect_fim_format, get_fim_format
 from mochi_model.generation import Generator, WarmResult
 from mochi_model.postprocess import block_end, clean_completion, cut_partial, decide_multiline
+from mochi_model.prompt_fit import allowed_prefill_s, levels
 from mochi_model.types import CancelToken, Completion, OnToken, Snippet
 
 logger = logging.getLogger(__name__)
@@ -50,6 +57,8 @@ class BudgetStats:
     last_at: float = 0.0  # wall-clock time (time.time()) of the latest of either
     last_ms: float = 0.0  # how long that request ran (from its turn, i.e. the budget's start)
     last_tokens: int = 0  # tokens it had generated
+    trimmed: int = 0  # requests whose prompt was shrunk to fit the budget (see mochi_model.prompt_fit)
+    last_fit: int = 0  # the level of the latest request (0 = full prompt)
 
     def record(self, shown: bool, ran_ms: float, tokens: int) -> None:
         if shown:
@@ -178,7 +187,8 @@ class InferenceEngine:
                 self._waiting -= 1
 
     def _run(self, prompt: str, req: GenerationRequest,
-             weights: Mapping[str, float] | Sequence[float] | None) -> GenerationResult | None:
+             weights: Mapping[str, float] | Sequence[float] | None,
+             fit: Callable[[list[int]], list[int]] | None = None) -> GenerationResult | None:
         if not self._acquire(req.cancel):
             return None
         # The time budget starts inside the generator, now that this request's turn has come.
@@ -187,9 +197,34 @@ class InferenceEngine:
                 self._apply_weights(weights)
             if self._gen is None:
                 return self.backend.generate_text(prompt, req)
-            return self._gen.generate(self.backend.encode(prompt), req)
+            ids = self.backend.encode(prompt)
+            return self._gen.generate(fit(ids) if fit is not None else ids, req)
         finally:
             self._lock.release()
+
+    def _fit_ids(self, ids: list[int], budget_s: float | None, pieces: tuple[str, str, Sequence[Snippet]], *,
+                 path: str, language: str, chosen: list[int]) -> list[int]:
+        """The full prompt's ``ids``, or a smaller level's when its uncached part would not prefill in
+        time (called with the lock held, so the KV cache is the one this request will use)."""
+        gen = self._gen
+        chosen.append(0)
+        if budget_s is None or gen is None:
+            return ids
+        allowed = allowed_prefill_s(budget_s, gen.step_seconds)
+
+        def fits(cand: list[int]) -> bool:
+            need = gen.prefill_seconds(len(cand) - gen.cached_len(cand))
+            return need is None or need <= allowed
+
+        if fits(ids):
+            return ids
+        best = ids
+        for level, p, s, sn in levels(*pieces):
+            best = self.backend.encode(self._fim_prompt(p, s, sn, path=path, language=language))
+            chosen[-1] = level
+            if fits(best):
+                break
+        return best
 
     def complete_fim(self, prefix: str, suffix: str = "", context_snippets: Sequence[Snippet] = (), *,
                      max_tokens: int = 64, stop: Sequence[str] = (), temperature: float = 0.0,
@@ -216,16 +251,27 @@ class InferenceEngine:
                                 time_budget_s=time_budget_s, on_token=on_token, stop_fn=stop_fn,
                                 stop_ids=self._stop_ids(self.fim.stop_tokens if self.fim else _CHAT_STOPS),
                                 reuse_cache=self.reuse_kv)
-        res = self._run(prompt, req, adapter_weights)
+        chosen: list[int] = []
+
+        def fit(ids: list[int]) -> list[int]:
+            return self._fit_ids(ids, time_budget_s, (prefix, suffix, context_snippets), path=path,
+                                 language=language, chosen=chosen)
+
+        res = self._run(prompt, req, adapter_weights, fit)
         if res is None:
             return Completion(text="", finish_reason="cancelled", total_ms=(time.perf_counter() - t0) * 1000)
+        level = chosen[-1] if chosen else 0
+        self.budget_stats.last_fit = level
+        if level:
+            self.budget_stats.trimmed += 1
         budget_cut = res.finish_reason == "time"
         raw = cut_partial(res.text, ml) if budget_cut else res.text
+        # post-processing sees the document's own prefix/suffix, whatever the prompt kept of them
         text = clean_completion(raw, prefix, suffix, multiline=ml)
         if budget_cut:
             self.budget_stats.record(bool(text.strip()), res.prefill_ms + res.decode_ms, len(res.token_ids))
         return self._completion(res, text, t0, raw=res.text, multiline=ml, budget_cut=budget_cut,
-                                fim_format=self.fim.name if self.fim else "prefix-only")
+                                fim_format=self.fim.name if self.fim else "prefix-only", prompt_fit=level)
 
     def _fim_prompt(self, prefix: str, suffix: str, context_snippets: Sequence[Snippet], *, path: str,
                     language: str) -> str:

@@ -190,6 +190,24 @@ class Generator:
         if dt > 0:
             self._pass_s = self._ema(self._pass_s, dt)
 
+    def cached_len(self, ids: Sequence[int]) -> int:
+        """Tokens at the front of ``ids`` that the KV cache holds (0 after an adapter change)."""
+        if self._cache is None or self.backend.state_key() != self._key:
+            return 0
+        return min(common_prefix_len(self._cached_ids, ids), max(0, len(ids) - 1))
+
+    def prefill_seconds(self, n: int) -> float | None:
+        """Estimated seconds to prefill ``n`` new prompt tokens (None before a prefill was measured)."""
+        if not self._token_s:
+            return None
+        passes = -(-max(0, n) // self.prefill_chunk)
+        return max(0, n) * self._token_s + passes * (self._pass_s or 0.0)
+
+    @property
+    def step_seconds(self) -> float | None:
+        """Measured seconds of one decoding step (None before one ran)."""
+        return self._pass_s
+
     def reset(self) -> None:
         """Forget the KV cache (next request prefills everything)."""
         self._cache = None

@@ -1,0 +1,99 @@
+"""Prompt fit: with a time budget, a prompt whose uncached part cannot be prefilled in time is shrunk
+(shorter suffix, no snippets, shorter prefix) so a slow CPU shows a suggestion instead of nothing;
+without a budget (eval) the prompt is never touched.
+
+The scripted backend of the time-budget tests makes prefill cost 0.05 s of an injected clock per
+prompt token and each decoding step 1 s, so the arithmetic is exact and machine-independent.
+"""
+
+from __future__ import annotations
+
+from mochi_model.engine import InferenceEngine
+from mochi_model.prompt_fit import LEVELS, allowed_prefill_s, keep_first_lines, keep_last_lines, levels
+from mochi_model.types import Snippet
+from tests.unit.model.test_time_budget import Clock, ScriptedBackend
+
+LINE = "value = compute(a, b, c)  # x"  # 29 characters: 30 tokens with its newline
+
+
+def lines(n: int) -> str:
+    """``n`` distinct 29-character lines (identical ones would share KV-cache prefixes by accident)."""
+    return "\n".join(f"{LINE[:-3]}{i:03d}" for i in range(n))
+
+
+def engine_for(script: list[str]) -> tuple[InferenceEngine, ScriptedBackend]:
+    clock = Clock()
+    backend = ScriptedBackend(script, clock, s_per_prompt_token=0.05)
+    engine = InferenceEngine(backend=backend, fim_format="none")
+    assert engine._gen is not None
+    engine._gen.clock = clock
+    engine._gen.lookahead = 0
+    engine._gen.prefill_chunk_s = 1000.0  # full 256-token chunks: the speed estimate stays exact here
+    return engine, backend
+
+
+def measured(engine: InferenceEngine) -> None:
+    """One request without a budget: the engine now knows its prefill and step speed."""
+    engine.complete_fim("z" * 600 + "\n", "", multiline=False, max_tokens=4)
+    assert engine._gen is not None and engine._gen.prefill_seconds(100) is not None
+
+
+def test_lines_are_cut_from_the_far_end_and_the_cursor_line_always_stays():
+    text = "\n".join(f"l{i}" for i in range(16))
+    assert keep_last_lines(text, 0.25).split("\n") == ["l12", "l13", "l14", "l15"]
+    assert keep_last_lines("only the cursor line", 0.01) == "only the cursor line"
+    assert keep_first_lines(text, 0.125).split("\n") == ["l0", "l1"]
+    assert keep_first_lines("rest of line\nnext", 0.0) == "rest of line"
+    assert keep_last_lines(text, 1.0) == text
+
+
+def test_levels_get_smaller_and_drop_snippets_before_the_near_prefix():
+    prefix = lines(64)
+    suffix = lines(16)
+    snip = [Snippet(path="b.py", text="def helper(): ...")]
+    out = list(levels(prefix, suffix, snip))
+    assert [lv for lv, *_ in out] == list(range(1, len(LEVELS) + 1))
+    sizes = [len(p) + len(s) + sum(len(x.text) for x in sn) for _, p, s, sn in out]
+    assert sizes == sorted(sizes, reverse=True) and sizes[-1] < len(prefix) / 16
+    assert out[0][3] and not out[2][3]  # snippets go at level 3, before the prefix shrinks
+    assert all(p.endswith(prefix[-29:]) for _, p, _, _ in out)  # the cursor line is in every level
+
+
+def test_a_prompt_too_big_for_the_budget_is_shrunk_and_still_gives_a_suggestion():
+    engine, be = engine_for(["answer", "\n"])
+    measured(engine)
+    prefix = lines(100) + "\nresult = "
+    full = len(prefix)
+    # 40 s budget: 20 s of prefill minus 8 steps of 1 s = 12 s, i.e. ~230 new tokens at 0.05 s each.
+    assert allowed_prefill_s(40.0, engine._gen.step_seconds) == 12.0  # type: ignore[union-attr]
+    out = engine.complete_fim(prefix, "", multiline=False, max_tokens=4, time_budget_s=40.0)
+    assert out.text == "answer"
+    assert out.extra["prompt_fit"] > 0 and out.finish_reason != "time"
+    assert out.prompt_tokens < full / 8
+    assert engine.budget_stats.trimmed == 1 and engine.budget_stats.last_fit == out.extra["prompt_fit"]
+    # typing on at the same place: the same level is chosen and its prompt comes from the KV cache
+    again = engine.complete_fim(prefix + "a", "", multiline=False, max_tokens=4, time_budget_s=40.0)
+    assert again.extra["prompt_fit"] == out.extra["prompt_fit"]
+    assert again.cached_tokens >= again.prompt_tokens - 2
+
+
+def test_without_a_budget_or_a_measurement_the_full_prompt_runs():
+    engine, _be = engine_for(["answer", "\n"])
+    prefix = lines(100) + "\nresult = "
+    first = engine.complete_fim(prefix, "", multiline=False, max_tokens=4, time_budget_s=400.0)
+    assert first.extra["prompt_fit"] == 0 and first.prompt_tokens == len(prefix)  # nothing measured yet
+    engine.reset_cache()
+    no_budget = engine.complete_fim(prefix, "", multiline=False, max_tokens=4)  # the eval's way
+    assert no_budget.extra["prompt_fit"] == 0 and no_budget.prompt_tokens == len(prefix)
+    assert engine.budget_stats.trimmed == 0
+
+
+def test_a_prompt_that_fits_or_is_cached_is_not_shrunk():
+    engine, _be = engine_for(["answer", "\n"])
+    measured(engine)
+    prefix = lines(100) + "\nresult = "
+    engine.complete_fim(prefix, "", multiline=False, max_tokens=4)  # cached now, no budget
+    out = engine.complete_fim(prefix + "x", "", multiline=False, max_tokens=4, time_budget_s=40.0)
+    assert out.extra["prompt_fit"] == 0 and out.cached_tokens >= len(prefix) - 1
+    small = engine.complete_fim("x = ", "", multiline=False, max_tokens=4, time_budget_s=40.0)
+    assert small.extra["prompt_fit"] == 0
