@@ -222,6 +222,10 @@ def eval_cmd(
     seed: Annotated[int, typer.Option(help="Hole sampling seed.")] = 0,
     label: Annotated[str, typer.Option(help="Repository name and version shown in the output.")] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON summary instead of the table.")] = False,
+    sweep_weights: Annotated[bool, typer.Option("--sweep-weights", help="Choose the stack's weights on the validation files first (a grid; needs two or more adapters) and score them as the stack@best row.")] = False,
+    sweep_grid: Annotated[str, typer.Option(help="--sweep-weights: the values each adapter's weight takes, comma-separated.")] = "0,0.5,1",
+    sweep_holes: Annotated[int, typer.Option(help="--sweep-weights: next-line holes over the validation files.")] = 60,
+    write_config: Annotated[bool, typer.Option("--write-config", help="--sweep-weights: write the chosen weights into .mochi/config.toml (the old file is kept as .bak).")] = False,
 ) -> None:
     """Score held-out files through the completion pipeline users get: base, +retrieval, each adapter,
     the stack, both, and optionally a larger plain model (EM/ES per hole category, paired 95% CIs)."""
@@ -251,8 +255,20 @@ def eval_cmd(
         if done == total or done % max(1, total // 10) == 0:
             typer.echo(f"  {name}: {done}/{total} holes ({time.monotonic() - started:.0f} s)", err=True)
 
+    sweep = None
+    if sweep_weights:
+        from mochi_model.eval.sweep import SweepOptions
+
+        try:
+            grid = tuple(float(g) for g in sweep_grid.split(",") if g.strip())
+        except ValueError as exc:
+            raise typer.BadParameter(f"not a list of numbers: {sweep_grid!r}", param_hint="--sweep-grid") from exc
+        sweep = SweepOptions(grid=grid, holes=sweep_holes, write_config=write_config)
+    elif write_config:
+        raise typer.BadParameter("--write-config writes the weights chosen by --sweep-weights; add --sweep-weights")
     summary = evaluate_repo(engine, root, output, data_dir=data, options=opts, progress=progress, config=cfg,
-                            compare_engine=compare, previous=output / "holes.jsonl" if resume else None)
+                            compare_engine=compare, previous=output / "holes.jsonl" if resume else None,
+                            sweep=sweep)
     if as_json:
         typer.echo(json.dumps({k: v for k, v in summary.items() if k not in ("per_hole", "table")}, indent=1))
     else:

@@ -64,8 +64,10 @@ def stack_weights(engine: Any) -> tuple[list[str], list[float]]:
     return list(stack.weights), list(stack.weights.values())
 
 
-def plan_rows(engine: Any, *, compare: bool = False, only: Sequence[str] = ()) -> list[Row]:
-    """The rows for this engine (and a comparison model), optionally only those named in ``only``."""
+def plan_rows(engine: Any, *, compare: bool = False, only: Sequence[str] = (),
+              best_weights: Sequence[float] | None = None) -> list[Row]:
+    """The rows for this engine (and a comparison model), optionally only those named in ``only``;
+    ``best_weights`` (from a sweep on the validation files) adds ``stack@best`` after ``stack``."""
     names, weights = stack_weights(engine)
     off = tuple(0.0 for _ in weights) if weights else None
     rows = [Row(name="base", retrieval=False, weights=off), Row(name="retrieval", retrieval=True, weights=off)]
@@ -74,6 +76,8 @@ def plan_rows(engine: Any, *, compare: bool = False, only: Sequence[str] = ()) -
                         weights=tuple(1.0 if j == i else 0.0 for j in range(len(names)))))
     if len(names) > 1:
         rows.append(Row(name="stack", retrieval=False, weights=tuple(weights)))
+        if best_weights is not None:
+            rows.append(Row(name="stack@best", retrieval=False, weights=tuple(best_weights)))
     if names:
         rows.append(Row(name="both", retrieval=True, weights=tuple(weights)))
     if compare:
@@ -81,7 +85,7 @@ def plan_rows(engine: Any, *, compare: bool = False, only: Sequence[str] = ()) -
                  Row(name="compare:retrieval", retrieval=True, engine="compare")]
     if only:
         wanted = set(only)
-        rows = [r for r in rows if r.name in wanted or r.name.split(":")[0] in wanted]
+        rows = [r for r in rows if r.name in wanted or r.name.split(":")[0].split("@")[0] in wanted]
     return rows
 
 
@@ -173,6 +177,8 @@ def comparison_pairs(names: Sequence[str]) -> list[tuple[str, str]]:
     top = "stack" if "stack" in names else None
     if top:
         pairs += [(top, a) for a in adapters]
+    if "stack@best" in names:  # weights chosen on the validation files (mochi_model.eval.sweep)
+        pairs += [("stack@best", "stack")] + [("stack@best", a) for a in adapters]
     if "both" in names:
         pairs.append(("both", "retrieval"))
         if "compare:retrieval" in names:
@@ -219,7 +225,8 @@ def run_eval(engine: Any, files: dict[str, str], holes: list[Hole], categories: 
              config: CompletionSection | None = None, compare_engine: Any = None,
              progress: Callable[[str, int, int], None] | None = None, seed: int = 0,
              only: Sequence[str] = (), previous: list[dict[str, Any]] | None = None,
-             on_result: Callable[[HoleResult], None] | None = None) -> dict[str, Any]:
+             on_result: Callable[[HoleResult], None] | None = None,
+             best_weights: Sequence[float] | None = None) -> dict[str, Any]:
     """Run every row of :func:`plan_rows` on the same holes and summarise.
 
     Args:
@@ -235,6 +242,7 @@ def run_eval(engine: Any, files: dict[str, str], holes: list[Hole], categories: 
         previous: ``per_hole`` records of an earlier (possibly interrupted) run on the same holes: finished
             rows are reused, half-done rows continue where they stopped.
         on_result: called with every newly computed hole result (a checkpoint writer).
+        best_weights: the stack's weights chosen on the validation files (adds ``stack@best``).
 
     Returns:
         The summary dict (``configs``, ``gains``, ``comparisons``, ``rows``, ``per_hole``).
@@ -244,7 +252,7 @@ def run_eval(engine: Any, files: dict[str, str], holes: list[Hole], categories: 
     earlier = match_previous(previous or [], holes)
     results: dict[str, list[HoleResult]] = {
         name: [done[i] for i in sorted(done)] for name, done in earlier.items() if len(done) == len(holes)}
-    rows = plan_rows(engine, compare=compare_engine is not None, only=only)
+    rows = plan_rows(engine, compare=compare_engine is not None, only=only, best_weights=best_weights)
     try:
         for row in rows:
             if row.name in results:

@@ -108,7 +108,27 @@ def render_table(summary: dict[str, Any]) -> str:
     extra = comparison_lines(summary)
     if extra:
         lines += ["", "paired comparisons (EM points, 95% CI):", *(f"  {x}" for x in extra)]
+    lines += sweep_lines(summary.get("sweep"))
     return "\n".join(lines)
+
+
+def sweep_lines(sweep: dict[str, Any] | None) -> list[str]:
+    """The weight sweep on the validation files: every point's EM, the chosen one marked."""
+    if not sweep:
+        return []
+    names = sweep["adapters"]
+
+    def label(ws: list[float]) -> str:
+        return ", ".join(f"{n} {w:g}" for n, w in zip(names, ws, strict=True))
+
+    out = ["", f"stack weights swept on {sweep['holes']} next-line holes of {sweep['valid_files']} validation files "
+           f"(configured: {label(sweep['configured'])}):"]
+    for p in sorted(sweep["points"], key=lambda p: (-p["em"], -p["es"])):
+        mark = "  <- stack@best" if p["weights"] == sweep["best"] else ""
+        out.append(f"  {label(p['weights'])}: EM {_pct(p['em']).strip()} ES {_pct(p['es']).strip()}{mark}")
+    if sweep.get("config_written"):
+        out.append(f"  chosen weights written to {sweep['config_written']} (previous file kept as .bak)")
+    return out
 
 
 def write_outputs(summary: dict[str, Any], out_dir: Path, *, per_hole: bool = True) -> dict[str, Path]:

@@ -26,6 +26,7 @@ from mochi_model.eval.categories import categorize, definitions_by_name
 from mochi_model.eval.harness import run_eval
 from mochi_model.eval.holes import Hole, sample_holes
 from mochi_model.eval.report import render_table, write_outputs
+from mochi_model.eval.sweep import SweepOptions, sweep_weights, write_weights
 
 logger = logging.getLogger(__name__)
 
@@ -47,15 +48,17 @@ class EvalOptions:
 def held_out(root: Path, data_dir: Path | None, seed: int) -> tuple[dict[str, str], list[str], dict[str, Any]]:
     """All source files, the held-out test paths, and where the split came from."""
     files = collect_files(root)
-    meta: dict[str, Any] = {}
+    splits, meta = _splits(files, data_dir, seed)
+    return files, splits["test"], meta
+
+
+def _splits(files: dict[str, str], data_dir: Path | None, seed: int) -> tuple[dict[str, list[str]], dict[str, Any]]:
     if data_dir is not None and (Path(data_dir) / "dataset.json").exists():
         ds = json.loads((Path(data_dir) / "dataset.json").read_text(encoding="utf-8"))
-        test = [p for p in ds["split_files"]["test"] if p in files]
-        meta = {"dataset": str(data_dir)}
-    else:
-        usable = {p: t for p, t in files.items() if not (path_reason(p) or content_reason(t))}
-        test = split_files(usable, seed=seed)["test"]
-    return files, test, meta
+        return ({k: [p for p in v if p in files] for k, v in ds["split_files"].items()},
+                {"dataset": str(data_dir)})
+    usable = {p: t for p, t in files.items() if not (path_reason(p) or content_reason(t))}
+    return split_files(usable, seed=seed), {}
 
 
 def build_eval_index(files: dict[str, str], test: list[str], folder: Path, config: MochiConfig) -> Any:
@@ -108,8 +111,13 @@ def read_checkpoint(path: Path) -> list[dict[str, Any]]:
 
 def evaluate_repo(engine: Any, root: Path, out_dir: Path, *, data_dir: Path | None = None,
                   options: EvalOptions | None = None, compare_engine: Any = None, previous: Path | None = None,
-                  progress: Any = None, config: MochiConfig | None = None) -> dict[str, Any]:
+                  progress: Any = None, config: MochiConfig | None = None,
+                  sweep: SweepOptions | None = None) -> dict[str, Any]:
     """Run the eval and write ``eval.json``, ``holes.jsonl``, ``eval.png`` to ``out_dir``.
+
+    With ``sweep``, the stack's weights are first chosen on the validation files
+    (:mod:`mochi_model.eval.sweep`), scored as the ``stack@best`` row, and optionally written into
+    the project's ``.mochi/config.toml``.
 
     Raises:
         EvalError: no held-out files, or no completable lines in them.
@@ -130,6 +138,15 @@ def evaluate_repo(engine: Any, root: Path, out_dir: Path, *, data_dir: Path | No
         index.close()
         raise EvalError("the held-out files have no completable lines")
     categories = categorize(holes, files, defined)
+    swept = None
+    if sweep is not None:
+        splits, _ = _splits(files, data_dir, opts.seed)
+        try:
+            swept = sweep_weights(engine, files, splits.get("valid", []), config=cfg.completion, options=sweep,
+                                  seed=opts.seed, progress=progress)
+        except ValueError as exc:
+            index.close()
+            raise EvalError(str(exc)) from exc
     prev_rows = read_checkpoint(Path(previous)) if previous is not None else None
     checkpoint = Path(out_dir) / "holes.jsonl"
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
@@ -145,7 +162,8 @@ def evaluate_repo(engine: Any, root: Path, out_dir: Path, *, data_dir: Path | No
         try:
             summary = run_eval(engine, files, holes, categories, index=index, config=cfg.completion,
                                compare_engine=compare_engine, progress=progress, seed=opts.seed, only=opts.only,
-                               previous=prev_rows, on_result=on_result)
+                               previous=prev_rows, on_result=on_result,
+                               best_weights=swept["best"] if swept else None)
         finally:
             index.close()
     summary["meta"] = {
@@ -158,6 +176,10 @@ def evaluate_repo(engine: Any, root: Path, out_dir: Path, *, data_dir: Path | No
                                                               "max_tokens", "multiline")},
         "context_format": getattr(engine, "context_format", ""), **meta,
     }
+    if swept is not None:
+        summary["sweep"] = swept
+        if sweep is not None and sweep.write_config:
+            summary["sweep"]["config_written"] = str(write_weights(root, cfg, engine, swept["best"]))
     summary["table"] = render_table(summary)
     write_outputs(summary, out_dir)
     return summary

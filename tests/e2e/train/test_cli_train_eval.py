@@ -65,14 +65,25 @@ def test_mochi_eval_prints_every_row_with_categories_and_writes_its_files(prepar
     out_dir = tmp_path / "eval"
     proc = _run([*MOCHI, "eval", str(repo), "--data", str(data), "--adapter", f"{adapters[0]}:0.3",
                  "--adapter", f"{adapters[1]}:0.7", "--model", str(tiny_model_dir), "--compare-model",
-                 str(tiny_model_dir), "--holes", "4", "--output", str(out_dir), "--label", "minirepo 0"], cwd=tmp_path)
+                 str(tiny_model_dir), "--holes", "4", "--output", str(out_dir), "--label", "minirepo 0",
+                 "--sweep-weights", "--sweep-grid", "0,1", "--sweep-holes", "3", "--write-config"], cwd=tmp_path)
     rows = [ln.split()[0] for ln in proc.stdout.splitlines() if ln.strip()]
-    expected = ["base", "retrieval", "adapter:team", "adapter:minirepo", "stack", "both", "compare:base",
-                "compare:retrieval"]
+    expected = ["base", "retrieval", "adapter:team", "adapter:minirepo", "stack", "stack@best", "both",
+                "compare:base", "compare:retrieval"]
     for name in expected:
         assert name in rows
     assert "stack vs adapter:team" in proc.stdout and "both vs compare:retrieval" in proc.stdout
+    assert "stack@best vs stack" in proc.stdout and "stack weights swept on 3 next-line holes" in proc.stdout
     summary = json.loads((out_dir / "eval.json").read_text())
+    # the weights were chosen on validation files (0/1 grid, all-zero left out) and written to the config
+    sweep = summary["sweep"]
+    assert sorted(map(tuple, (p["weights"] for p in sweep["points"]))) == [(0.0, 1.0), (1.0, 0.0), (1.0, 1.0)]
+    assert sweep["best"] in [p["weights"] for p in sweep["points"]] and sweep["configured"] == [0.3, 0.7]
+    from mochi_core.config import load_config
+
+    pinned, _ = load_config(repo)
+    assert sorted((Path(a.path).name, a.weight) for a in pinned.adapters) == \
+        sorted(zip(("team", "minirepo"), sweep["best"], strict=True))
     assert summary["rows"] == expected
     assert summary["meta"]["holes"] == {"next_line": 4, "span": 4}
     assert sum(summary["meta"]["categories"].values()) == 8
