@@ -18,22 +18,39 @@ from mochi_cli.project_arg import ProjectArg, ProjectOpt, project_root
 logger = logging.getLogger(__name__)
 
 
+def _adapter_chooser(adapter_specs: list[str]) -> Any:
+    """``(config, root) -> AdapterChoice``: the ``--adapter`` flags, else config pins and installed adapters.
+
+    The server re-runs the choice to follow adapters changed on disk (a newer installed version of a
+    ``NAME``, a rewritten adapter folder); the builder below loads the same choice.
+    """
+
+    def choose(config: Any, root: Path | None) -> Any:
+        from mochi_model.adapter_refresh import AdapterChoice
+
+        # --adapter flags resolve against the workspace root (known only once the editor says it);
+        # none lets auto-detection pick config pins / installed adapters matching the project.
+        specs = tuple(split_weight(spec) for spec in adapter_specs) or None
+        return AdapterChoice(config, root or Path.cwd(), specs=specs)
+
+    return choose
+
+
 def _real_engine_builder(adapter_specs: list[str]) -> Any:
     """``(config, root) -> Engine`` loading the configured model and adapter stack (lazily imported)."""
+    choose = _adapter_chooser(adapter_specs)
 
     def build(config: Any, root: Path | None) -> Any:
         from mochi_core.errors import MochiError
-        from mochi_model.dist.autodetect import resolve_adapter_spec
+        from mochi_model.adapter_refresh import describe_adapters
 
         try:
             from mochi_model.loader import load_engine
         except ImportError as exc:
             raise MochiError(f"the model engine is not installed ({exc}); install mochi-code[torch] or [mlx]") from exc
-        root = root or Path.cwd()
-        # --adapter flags resolve against the workspace root (known only once the editor says it);
-        # none lets the loader pick config pins / installed adapters matching the project.
-        adapters = [(resolve_adapter_spec(name, root), w) for name, w in map(split_weight, adapter_specs)] or None
-        return load_engine(config, root, adapters=adapters)
+        chosen = choose(config, root)()
+        logger.info("adapters: %s", describe_adapters(chosen))
+        return load_engine(config, root or Path.cwd(), adapters=[(c.path, c.weight) for c in chosen])
 
     return build
 
@@ -63,9 +80,12 @@ def lsp(
 
         def build(config: Any, root: Path | None) -> Any:
             return factory()
+
+        chooser = None  # a fake engine has no adapter stack to follow
     else:
         build = _real_engine_builder(list(adapter or []))
-    server = create_server(build_engine=build, project=project.resolve() if project else None)
+        chooser = _adapter_chooser(list(adapter or []))
+    server = create_server(build_engine=build, choose_adapters=chooser, project=project.resolve() if project else None)
     if tcp:
         host, _, port = tcp.rpartition(":")
         if not port.isdigit() or int(port) > 65535:

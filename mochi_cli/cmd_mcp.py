@@ -53,9 +53,11 @@ def serve(
     from mochi_core.paths import find_project_root
     from mochi_mcp.server import build_server
     from mochi_mcp.workspace import Workspace
+    from mochi_model.adapter_refresh import AdapterChoice
     from mochi_model.holder import EngineHolder, real_engine_factory
 
-    for name in ("mochi_mcp", "mochi_model.holder"):  # tool calls and model loading (progress) go to the log
+    # tool calls, model loading (progress) and adapter updates go to the log
+    for name in ("mochi_mcp", "mochi_model.holder", "mochi_model.adapter_refresh"):
         logging.getLogger(name).setLevel(logging.INFO)
     root = (project_root.expanduser().resolve() if project_root else find_project_root(Path.cwd()))
     if not root.is_dir() or (root / "adapter_config.json").is_file():
@@ -69,8 +71,10 @@ def serve(
     if model:
         config.model.path = model
     description = config.model.path or f"preset {config.model.preset}"
-    provider = EngineHolder(factory=real_engine_factory(config, root, base=base or None, project=project_adapter or None),
-                              description=description)
+    # the same choice loads the stack and, re-run on tool calls, follows adapters updated on disk
+    choice = AdapterChoice(config, root, base=base or None, project=project_adapter or None)
+    provider = EngineHolder(factory=real_engine_factory(config, root, choice=choice), description=description,
+                            adapters=choice, adapter_check_s=config.server.adapter_check_s)
     workspace = Workspace(root, config)
     server = build_server(workspace, provider, timeout_s=timeout, log_level="INFO" if host_port else "WARNING")
     where = f"http://{host_port[0]}:{host_port[1]}/mcp" if host_port else "stdio"

@@ -77,6 +77,7 @@ class ServerSection:
     index_on_start: bool = field(default=True, metadata={"help": "Index the workspace in the background when no index exists."})
     log_usage: bool = field(default=True, metadata={"help": "Record shown/accepted suggestions in .mochi/usage/ (never leaves the machine)."})
     enabled_languages: list[str] = field(default_factory=list, metadata={"help": "LSP: languages that get completions (empty = all indexed languages)."})
+    adapter_check_s: float = field(default=15.0, metadata={"help": "LSP and MCP: look at most this often (seconds, on requests) for a changed adapter stack (a newer installed version, a rewritten adapters.safetensors) and swap it in without a restart; 0 = never."})
 
 
 @dataclass(kw_only=True)

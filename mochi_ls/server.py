@@ -36,7 +36,7 @@ from mochi_ls.lsp_convert import (
     lsp_uri_to_path,
 )
 from mochi_ls.lsp_protocol import MochiProtocol
-from mochi_ls.session import EngineBuilder, Session
+from mochi_ls.session import AdapterChooser, EngineBuilder, Session
 from mochi_model.types import Engine
 
 logger = logging.getLogger(__name__)
@@ -50,10 +50,11 @@ class MochiLanguageServer(LanguageServer):
     """pygls server holding one :class:`Session`; also its :class:`Notifier` (thread-safe)."""
 
     def __init__(self, *, engine: Engine | None = None, build_engine: EngineBuilder | None = None,
-                 project: Path | None = None) -> None:
+                 choose_adapters: AdapterChooser | None = None, project: Path | None = None) -> None:
         super().__init__("mochi", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
                          protocol_cls=MochiProtocol)
-        self.session = Session(engine=engine, build_engine=build_engine, notifier=self)
+        self.session = Session(engine=engine, build_engine=build_engine, choose_adapters=choose_adapters,
+                               notifier=self)
         self.session.text_of = self._text_of
         self.project_override = project
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -195,15 +196,18 @@ class MochiLanguageServer(LanguageServer):
 
 
 def create_server(*, engine: Engine | None = None, build_engine: EngineBuilder | None = None,
-                  project: Path | None = None) -> MochiLanguageServer:
+                  choose_adapters: AdapterChooser | None = None, project: Path | None = None) -> MochiLanguageServer:
     """Build a server with every feature registered.
 
     Args:
         engine: a ready engine (tests pass a fake).
         build_engine: ``(config, root) -> Engine`` for lazy background loading (``mochi lsp``).
+        choose_adapters: ``(config, root) -> AdapterChoice`` that ``build_engine`` loads; lets the
+            server follow adapters changed on disk.
         project: project root; default: the client's first workspace folder.
     """
-    server = MochiLanguageServer(engine=engine, build_engine=build_engine, project=project)
+    server = MochiLanguageServer(engine=engine, build_engine=build_engine, choose_adapters=choose_adapters,
+                                 project=project)
 
     async def inline_completion(ls: MochiLanguageServer, params: types.InlineCompletionParams):
         found = ls.completion_input(params.text_document.uri, params.position)

@@ -25,6 +25,7 @@ from mochi_ls.index_host import IndexHost
 from mochi_ls.recent import RecentEdits
 from mochi_ls.scheduling import RequestGate
 from mochi_ls.settings import model_signature, settings_to_config
+from mochi_model.adapter_refresh import AdapterSource
 from mochi_model.holder import EngineHolder
 from mochi_model.pipeline import document_problem
 from mochi_model.types import CancelToken, Engine
@@ -32,6 +33,8 @@ from mochi_model.types import CancelToken, Engine
 logger = logging.getLogger(__name__)
 
 EngineBuilder = Callable[[MochiConfig, Path | None], Engine]
+# (config, root) -> the adapter choice the builder loads from; re-run to notice changed adapters
+AdapterChooser = Callable[[MochiConfig, Path | None], AdapterSource]
 
 
 class Notifier(Protocol):
@@ -105,16 +108,20 @@ class Session:
         engine: a ready engine (tests: the fake).
         build_engine: ``(config, root) -> Engine``, called in the background after ``initialized``
             and again when model settings change. Ignored when ``engine`` is given.
+        choose_adapters: ``(config, root) -> AdapterChoice``, the choice ``build_engine`` loads; with it,
+            requests, saves and status look for changed adapters (``[server] adapter_check_s``) and
+            swap them in without reloading the model.
     """
 
     def __init__(self, *, engine: Engine | None = None, build_engine: EngineBuilder | None = None,
-                 notifier: Notifier | None = None) -> None:
+                 choose_adapters: AdapterChooser | None = None, notifier: Notifier | None = None) -> None:
         self.notifier: Notifier = notifier or _NullNotifier()
         self.root: Path | None = None
         self.project_config = MochiConfig()
         self.config = MochiConfig()
         self._build_engine = build_engine if engine is None else None
-        self.engine = EngineHolder(engine=engine, on_state=self._engine_state)
+        self._choose_adapters = choose_adapters if engine is None else None
+        self.engine = EngineHolder(engine=engine, on_state=self._engine_state, on_adapters=self._adapters_changed)
         self.index = IndexHost(None, self.config)
         self.usage = UsageLog(Path("."), enabled=False)
         self.cache = SuggestionCache()
@@ -161,7 +168,17 @@ class Session:
     def _replace_engine(self) -> None:
         builder, cfg, root = self._build_engine, self.config, self.root
         assert builder is not None
-        self.engine.replace(lambda progress: builder(cfg, root))
+        adapters = self._choose_adapters(cfg, root) if self._choose_adapters is not None else None
+        self.engine.replace(lambda progress: builder(cfg, root), adapters=adapters,
+                            adapter_check_s=cfg.server.adapter_check_s)
+
+    def _adapters_changed(self, level: str, message: str) -> None:
+        """The adapter stack was swapped (or a new one failed to load): tell the editor (any thread)."""
+        if level == "info":
+            self.cache.clear()  # cached suggestions came from the old stack
+        self.notifier.log(level, f"Mochi: {message}")
+        self.notifier.status({"state": self.engine.state, "adapters": self.engine.status().get("adapters", []),
+                              "adapter_update": message})
 
     def _engine_state(self, state: str, detail: str) -> None:
         self.notifier.status({"state": state, "detail": detail})
@@ -177,6 +194,7 @@ class Session:
         self.config, problems = settings_to_config(options, self.project_config)
         self.usage.enabled = self.root is not None and self.config.server.log_usage
         self.cache.clear()
+        self.engine.set_adapter_check(self.config.server.adapter_check_s)
         if self._build_engine is not None and model_signature(self.config) != before:
             self.notifier.log("info", "Mochi: model settings changed; reloading the model")
             self._replace_engine()
@@ -220,6 +238,7 @@ class Session:
         Raises:
             asyncio.CancelledError: the client cancelled the request (the decoder is told to stop).
         """
+        self.engine.refresh_adapters()  # at most every adapter_check_s, in the background
         problem = document_problem(inp.text)
         if problem:
             self.notifier.log("info", f"Mochi: no completion for {inp.path or inp.uri}: {problem}")
@@ -277,6 +296,7 @@ class Session:
             return False
         loop = asyncio.get_running_loop()
         self.cache.clear()  # cached suggestions were made with the old project context
+        self.engine.refresh_adapters()
         try:
             return await loop.run_in_executor(self.io_pool, self.index.update_file, rel_path, text)
         except Exception as exc:  # indexing a file must never take the server down
@@ -286,10 +306,14 @@ class Session:
 
     def status(self) -> dict[str, Any]:
         s, g = self.completer.stats, self.gate.stats
+        self.engine.refresh_adapters()
+        held = self.engine.status()
         return {
             "engine": self.engine.state, "engine_error": self.engine.error, "warm_ups": dict(self.warm_states),
             "model": getattr(self.engine.get(), "model_id", ""),
-            "adapters": self.engine.status().get("adapters", []),
+            "adapters": held.get("adapters", []),
+            # how the adapters on disk are followed (see mochi_model.adapter_refresh); {} = they are not
+            "adapter_refresh": held.get("adapter_refresh", {}),
             "root": str(self.root) if self.root else "",
             "index": {"available": self.index._index is not None, "error": self.index.error,
                       "indexing": self.index.indexing, "saves": self.index.saves,

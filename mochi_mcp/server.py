@@ -54,6 +54,7 @@ class _Runner:
 
     async def engine(self, ctx: Context) -> Engine:
         if self.provider.loaded:
+            self.provider.refresh_adapters()  # changed adapters on disk: swapped in the background
             return self.provider.require()
         step = 0
 
@@ -205,6 +206,7 @@ def build_server(workspace: Workspace, provider: EngineHolder, *, timeout_s: flo
         import json
 
         def read() -> str:
+            provider.refresh_adapters()
             return json.dumps({"root": str(ws.root), "project": ws.project_name,
                                "indexed": ws.index(required=False) is not None,
                                "model": provider.status(), "timeout_s": timeout_s}, indent=2)

@@ -127,10 +127,35 @@ class InferenceEngine:
         return fmt
 
     # --- adapters ---------------------------------------------------------------------------
+    def prepare_adapter_stack(self, stack: AdapterStack) -> None:
+        """Check ``stack`` and do the backend's slow install work (GGUF conversion) without the lock,
+        while requests keep running; :meth:`set_adapter_stack` then only swaps.
+
+        Raises:
+            AdapterMismatch / AdapterError / ModelError: the stack cannot run on this model.
+        """
+        self.backend.prepare_adapter_stack(stack)
+
     def set_adapter_stack(self, stack: AdapterStack | None) -> None:
+        """Install ``stack`` (None = the base model) between two generations; the KV cache is dropped.
+
+        If the backend refuses it, the previous stack is put back before the error propagates, so the
+        engine keeps serving what it served.
+        """
         with self._lock:
-            self.backend.set_adapter_stack(stack)
+            old = self.adapter_stack
+            try:
+                self.backend.set_adapter_stack(stack)
+            except Exception:
+                if old is not stack:
+                    try:
+                        self.backend.set_adapter_stack(old)
+                    except Exception:  # both failed: say so; the first error is the one to raise
+                        logger.exception("could not restore the previous adapter stack")
+                raise
             self.adapter_stack = stack
+            if self._gen is not None:
+                self._gen.reset()  # the state key changes too; this also frees the old cache now
 
     def set_adapter_weights(self, weights: Mapping[str, float] | Sequence[float]) -> None:
         """Change stack weights for the following requests (no reload)."""

@@ -7,6 +7,13 @@ first use (:meth:`EngineHolder.require`). A failed load is remembered with a mes
 on; both servers report it and keep serving what needs no model.
 
 States: ``none`` → ``loading`` → ``ready`` | ``failed``.
+
+Adapters that change on disk while a server runs (a newer installed version, a rewritten adapter
+folder) are swapped into the loaded engine when the holder is given the server's adapter choice
+(``adapters=``, an :class:`~mochi_model.adapter_refresh.AdapterChoice`): request paths call
+:meth:`EngineHolder.refresh_adapters`, which checks at most every ``adapter_check_s`` seconds in a
+background thread and never blocks (see :mod:`mochi_model.adapter_refresh`). The model is never
+reloaded for it.
 """
 
 from __future__ import annotations
@@ -20,6 +27,13 @@ from typing import Any
 
 from mochi_core.config import MochiConfig
 from mochi_core.errors import MochiError
+from mochi_model.adapter_refresh import (
+    AdapterChoice,
+    AdapterRefresher,
+    AdapterSource,
+    ChangeListener,
+    describe_adapters,
+)
 from mochi_model.errors import ModelError
 from mochi_model.types import Engine
 
@@ -42,13 +56,21 @@ class EngineHolder:
         factory: builds the engine; called with a progress callback taking one message.
         description: what will be loaded, for status messages (model path, adapters).
         on_state: called (from any thread) with ``(state, detail)`` when the state changes.
+        adapters: the server's adapter choice (re-run to notice changed adapters); None = never look.
+        adapter_check_s: :meth:`refresh_adapters` looks at most this often (``[server] adapter_check_s``).
+        on_adapters: called (from the checking thread) with ``(level, message)`` after a swap
+            (``info``, "adapters updated: ...") or a failed one (``error``).
     """
 
     def __init__(self, engine: Engine | None = None, factory: EngineFactory | None = None, *,
-                 description: str = "", on_state: StateListener | None = None) -> None:
+                 description: str = "", on_state: StateListener | None = None,
+                 adapters: AdapterSource | None = None, adapter_check_s: float = 15.0,
+                 on_adapters: ChangeListener | None = None) -> None:
         self._engine = engine
         self._factory = factory
         self._on_state = on_state
+        self._on_adapters = on_adapters
+        self._refresher = self._make_refresher(adapters, adapter_check_s)
         self._ready = threading.Event()
         self._lock = threading.Lock()
         self._load_lock = threading.Lock()
@@ -73,12 +95,19 @@ class EngineHolder:
     def set_listener(self, on_state: StateListener | None) -> None:
         self._on_state = on_state
 
+    def set_adapter_check(self, interval_s: float) -> None:
+        """Look for changed adapters at most every ``interval_s`` seconds from now on (0 = never)."""
+        if self._refresher is not None:
+            self._refresher.interval_s = interval_s
+
     def status(self) -> dict[str, Any]:
         """State, model, adapters, load time and error, for status commands and tools."""
         out: dict[str, Any] = {"state": self.state, "model": self.description}
         if self._engine is not None:
             out["model_id"] = self._engine.model_id
             out["adapters"] = adapter_names(self._engine) or self._adapter_note()
+        if self._refresher is not None:
+            out["adapter_refresh"] = self._refresher.as_dict()
         if self.load_s is not None:
             out["load_seconds"] = round(self.load_s, 2)
         if self.error:
@@ -111,10 +140,15 @@ class EngineHolder:
 
     preload = start
 
-    def replace(self, factory: EngineFactory) -> None:
-        """Swap in a new factory (model settings changed) and load it in the background."""
+    def replace(self, factory: EngineFactory, *, adapters: AdapterSource | None = None,
+                adapter_check_s: float = 15.0) -> None:
+        """Swap in a new factory (model settings changed) and load it in the background.
+
+        ``adapters``: the adapter choice that goes with it (see the class arguments).
+        """
         with self._lock:
             self._factory = factory
+            self._refresher = self._make_refresher(adapters, adapter_check_s)
             self._engine = None
             self.error = ""
             self.state = "none"
@@ -142,6 +176,9 @@ class EngineHolder:
                 self._ready.clear()
             t0 = time.perf_counter()
             report(f"loading model {self.description}".strip())
+            refresher = self._refresher
+            if refresher is not None:
+                refresher.mark()  # before loading: a change during the load is seen at the next check
             try:
                 engine = factory(report)
             except Exception as exc:  # top of the loading thread: any failure becomes a state
@@ -162,6 +199,40 @@ class EngineHolder:
                 self._ready.set()
             report(f"model loaded in {self.load_s:.1f}s: {engine.model_id}")
             return engine
+
+    # -- adapters on disk ---------------------------------------------------------------------
+    def _make_refresher(self, adapters: AdapterSource | None, interval_s: float) -> AdapterRefresher | None:
+        if adapters is None:
+            return None
+        return AdapterRefresher(adapters, interval_s=interval_s, on_change=self._adapters_changed)
+
+    def _adapters_changed(self, level: str, message: str) -> None:
+        self.messages.append(message)
+        if self._on_adapters is not None:
+            self._on_adapters(level, message)
+
+    def _swappable(self) -> tuple[AdapterRefresher, Any] | None:
+        from mochi_model.engine import InferenceEngine
+
+        refresher, engine = self._refresher, self._engine
+        if refresher is None or not isinstance(engine, InferenceEngine):
+            return None  # no choice to re-run, not loaded yet, or an engine without a local stack
+        return refresher, engine
+
+    def refresh_adapters(self) -> threading.Thread | None:
+        """Request paths call this: when a check is due (``adapter_check_s``), look for changed
+        adapters in a background thread and swap them in. Never blocks; returns the thread started."""
+        found = self._swappable()
+        return found[0].poke(found[1], self.generation_lock) if found is not None else None
+
+    def check_adapters(self) -> str:
+        """Look for changed adapters now and swap them in (blocking; tests, commands).
+
+        Returns:
+            an :meth:`AdapterRefresher.check` outcome, or ``off`` (nothing to check).
+        """
+        found = self._swappable()
+        return found[0].check(found[1], self.generation_lock) if found is not None else "off"
 
     # -- getting ----------------------------------------------------------------------------
     def get(self, timeout_s: float = 0.0) -> Engine | None:
@@ -199,45 +270,38 @@ def _unavailable(exc: BaseException) -> ModelUnavailable:
 
 
 def adapter_names(engine: Engine) -> list[str]:
-    """``name:weight`` of each adapter in the engine's stack ([] without one)."""
+    """``name[@version]:weight`` of each adapter in the engine's stack ([] without one)."""
     stack = getattr(engine, "adapter_stack", None)  # fakes and remote engines have none
     if stack is None:
         return []
-    return [f"{name}:{weight:g}" for name, weight in stack.weights.items()]
+    out = []
+    for adapter, weight in stack:
+        version = adapter.data.config.version
+        label = f"{adapter.name}@{version}" if version and "@" not in adapter.name else adapter.name
+        out.append(f"{label}:{weight:g}")
+    return out
 
 
 def real_engine_factory(config: MochiConfig, root: Path | None, *, base: str | None = None,
                         project: str | None = None, backend: str | None = None, model: str | None = None,
-                        adapters: list[tuple[Path, float]] | None = None) -> EngineFactory:
+                        adapters: Sequence[tuple[Path, float]] | None = None,
+                        choice: AdapterSource | None = None) -> EngineFactory:
     """A factory for the real engine with the adapter stack Mochi picks for ``root``.
 
-    ``adapters`` (folder, weight pairs) win; then explicit ``base``/``project`` adapters; otherwise
-    the distribution layer's auto-detection chooses among installed adapters. Heavy imports happen
-    only when the factory runs.
+    ``choice`` (the same :class:`~mochi_model.adapter_refresh.AdapterChoice` a holder re-runs to
+    notice changed adapters) wins; else ``adapters`` (folder, weight pairs); then explicit
+    ``base``/``project`` adapters; otherwise the distribution layer's auto-detection chooses among
+    installed adapters. Heavy imports happen only when the factory runs.
     """
 
     def factory(progress: Progress) -> Engine:
         from mochi_model.loader import load_engine
 
         where = Path(root) if root is not None else Path.cwd()
-        chosen = adapters
-        if chosen is None:
-            from mochi_model.dist.autodetect import choose_adapters
-
-            picked = choose_adapters(config, where, base=base, project=project)
-            progress(f"adapters: {describe_adapters(picked)}")
-            chosen = [(c.path, c.weight) for c in picked]
-        return load_engine(config, where, adapters=chosen, backend=backend, model=model)
+        pick = choice or AdapterChoice(config, where, specs=None if adapters is None else tuple(
+            (Path(p), float(w)) for p, w in adapters), base=base, project=project)
+        picked = pick()
+        progress(f"adapters: {describe_adapters(picked)}")
+        return load_engine(config, where, adapters=[(c.path, c.weight) for c in picked], backend=backend, model=model)
 
     return factory
-
-
-def describe_adapters(adapters: Sequence[Any]) -> str:
-    """One line naming each adapter of a stack (``ChosenAdapter`` records), with why it was chosen."""
-    if not adapters:
-        return "none (base model only)"
-    parts = []
-    for a in adapters:
-        version = f"@{a.version}" if a.version else ""
-        parts.append(f"{a.role} {a.name or a.path}{version} weight {a.weight:g} ({a.reason})")
-    return "; ".join(parts)

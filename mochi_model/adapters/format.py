@@ -140,6 +140,9 @@ class AdapterData:
     config: AdapterConfig
     modules: dict[str, LoraPair]
     path: Path | None = None
+    # (file name, size, mtime_ns) of the files as they were when read; () for an adapter built in memory
+    # or rewritten since. Caches keyed by the files (GGUF LoRA conversion) use it, not a later stat.
+    stamp: tuple[tuple[str, int, int], ...] = ()
 
     def module_shapes(self) -> dict[str, tuple[int, int]]:
         """``{module: (in_features, out_features)}``."""
@@ -215,8 +218,11 @@ def read_adapter(path: Path) -> AdapterData:
     cfg_file = path / CONFIG_FILE
     if not cfg_file.is_file():
         raise AdapterError(f"{path}: no {CONFIG_FILE}; is this an adapter folder?")
+    stamp = file_stamp(path)  # before reading: a file replaced meanwhile gets a new stamp next time
     if not (path / WEIGHTS_FILE).is_file() and (path / PEFT_WEIGHTS_FILE).is_file():
-        return import_peft(path)
+        data = import_peft(path)
+        data.stamp = stamp
+        return data
     try:
         raw = json.loads(cfg_file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -240,7 +246,19 @@ def read_adapter(path: Path) -> AdapterData:
         modules[module] = pair
     if not modules:
         raise AdapterError(f"{path}: {WEIGHTS_FILE} holds no lora_a/lora_b tensors")
-    return AdapterData(config=config, modules=modules, path=path)
+    return AdapterData(config=config, modules=modules, path=path, stamp=stamp)
+
+
+def file_stamp(path: Path) -> tuple[tuple[str, int, int], ...]:
+    """``(name, size, mtime_ns)`` of the adapter files present in folder ``path``."""
+    out = []
+    for name in (CONFIG_FILE, WEIGHTS_FILE, PEFT_WEIGHTS_FILE):
+        try:
+            st = (Path(path) / name).stat()
+        except OSError:
+            continue
+        out.append((name, st.st_size, st.st_mtime_ns))
+    return tuple(out)
 
 
 def write_adapter(path: Path, data: AdapterData) -> Path:
@@ -277,7 +295,7 @@ def write_adapter(path: Path, data: AdapterData) -> Path:
     cfg.rank, cfg.keys, cfg.num_layers = rank, keys, total - first
     save_file(tensors, str(path / WEIGHTS_FILE), metadata={"format": "mlx", "mochi_format_version": str(MOCHI_FORMAT_VERSION)})
     (path / CONFIG_FILE).write_text(json.dumps(cfg.to_json(), indent=2) + "\n", encoding="utf-8")
-    data.path = path
+    data.path, data.stamp = path, ()
     return path
 
 

@@ -11,8 +11,9 @@ given per context (``llama_set_adapters_lora``). Mochi's layer is ``y = W x + s 
 ``y = Q(W) x + Σ wᵢ sᵢ Bᵢ Aᵢ x`` exactly as on torch and MLX.
 
 The file is cached under ``models_cache()/gguf-lora/lora-<arch>-<key>.gguf``; ``key`` hashes the
-adapter folder's path, its files' size and mtime and this writer's version (the numbers themselves
-for an adapter built in memory). Not beside the adapter: an installed adapter folder must hold
+adapter folder's path, its files' size and mtime as they were when the adapter was read
+(``AdapterData.stamp``: a file rewritten in place gets a new key, never the old conversion) and this
+writer's version (the numbers themselves for an adapter built in memory). Not beside the adapter: an installed adapter folder must hold
 exactly the files its ``mochi pack`` manifest lists. Modules whose ``A`` or ``B`` is all zeros (the
 padding ``write_adapter`` adds) are left out: llama.cpp skips missing modules.
 """
@@ -27,10 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from mochi_model.adapters.format import (
-    CONFIG_FILE,
-    PEFT_WEIGHTS_FILE,
-    WEIGHTS_FILE,
     AdapterData,
+    file_stamp,
     split_module,
 )
 from mochi_model.errors import AdapterError, BackendUnavailable
@@ -123,12 +122,12 @@ def _key(data: AdapterData, arch: str) -> str:
     h = hashlib.sha256(f"v{WRITER_VERSION}|{arch}|{data.config.scale}|{data.config.name}".encode())
     folder = data.path
     h.update(str(Path(folder).resolve() if folder is not None else "").encode())
-    files = [folder / n for n in (CONFIG_FILE, WEIGHTS_FILE, PEFT_WEIGHTS_FILE)] if folder is not None else []
-    files = [f for f in files if f.is_file()]
-    if files:
-        for f in files:
-            st = f.stat()
-            h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    # The files as they were when ``data`` was read (a later stat could describe a newer file than
+    # the numbers in memory: an adapter rewritten in place while a server runs).
+    stamp = data.stamp or (file_stamp(folder) if folder is not None else ())
+    if stamp:
+        for name, size, mtime_ns in stamp:
+            h.update(f"{name}:{size}:{mtime_ns}".encode())
     else:  # in-memory adapter: hash the numbers themselves
         for module in sorted(data.modules):
             pair = data.modules[module]

@@ -18,7 +18,7 @@ Logits cross the boundary as float32 numpy arrays (one row of ``vocab`` floats p
 forward pass, and it keeps sampling identical on both backends).
 
 Adapters: ``set_adapter_stack(stack)`` installs an :class:`mochi_model.adapters.stack.AdapterStack`
-(``None`` removes it), ``update_adapter_weights()`` re-reads the stack's weights (no reload),
+(``None`` removes it; ``prepare_adapter_stack(stack)`` may do its slow part first, outside the lock), ``update_adapter_weights()`` re-reads the stack's weights (no reload),
 ``fuse()`` folds the weighted deltas into the base weights, ``unfuse()`` restores them exactly.
 ``state_key()`` changes whenever the function the model computes changes (weights, fusing): the
 decoding loop drops its KV cache when it does.
@@ -169,6 +169,11 @@ class Backend:
     # --- adapters ----------------------------------------------------------------------------
     def set_adapter_stack(self, stack: AdapterStack | None) -> None:
         raise NotImplementedError
+
+    def prepare_adapter_stack(self, stack: AdapterStack) -> None:
+        """The slow part of installing ``stack`` that leaves the running model alone (checks, file
+        conversions), so a server can do it before taking the generation lock for
+        ``set_adapter_stack`` (which still checks). Raises what ``set_adapter_stack`` would. Default: nothing."""
 
     def update_adapter_weights(self) -> None:
         """Re-read the installed stack's weights (after ``stack.set_weights``) without reloading."""

@@ -401,6 +401,15 @@ class LlamaCppBackend(Backend):
         if rc != 0:
             raise ModelError(f"llama.cpp refused the adapter stack (code {rc})")
 
+    def prepare_adapter_stack(self, stack: AdapterStack) -> None:
+        """Check the stack and write each adapter's GGUF LoRA (cached), without touching the context."""
+        from mochi_model.adapters.gguf_lora import gguf_lora_for
+
+        self._check_open()
+        stack.check(self.base_ref, self.module_shapes())
+        for adapter, _ in stack:
+            gguf_lora_for(adapter.data, arch=self.arch, n_layers=self.n_layers)
+
     def set_adapter_stack(self, stack: AdapterStack | None) -> None:
         self._check_open()
         if stack is not None:
@@ -412,6 +421,16 @@ class LlamaCppBackend(Backend):
         self.fused = bool(stack is not None and stack.fused)
         self._generation += 1
         self._apply_scales()
+        self._free_unused_loras()
+
+    def _free_unused_loras(self) -> None:
+        """Free the LoRAs no longer in the stack (the context no longer lists them): a server whose
+        adapter is updated in place would otherwise keep every old version in memory."""
+        used = {id(h) for _, h in self._stack_handles}
+        for path, handle in list(self._loras.items()):
+            if id(handle) not in used:
+                self._lib.llama_adapter_lora_free(handle)
+                del self._loras[path]
 
     def update_adapter_weights(self) -> None:
         if self.adapter_stack is not None:

@@ -108,6 +108,9 @@ class TorchBackend(Backend):
             out[f"model.layers.{tail}"] = (int(mod.in_features), int(mod.out_features))
         return out
 
+    def prepare_adapter_stack(self, stack: AdapterStack) -> None:
+        stack.check(self.base_ref, self.module_shapes())
+
     def set_adapter_stack(self, stack: AdapterStack | None) -> None:
         """Install ``stack`` (checked against this base model) or remove adapters (None)."""
         if stack is not None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -201,6 +201,23 @@ def choose_adapters(
         logger.info("adapter %s: %s weight %.2f, %s", role, label, weight, pick.reason)
     if not chosen:
         logger.info("no adapters: none pinned and none installed for project %s", root.name)
+    return chosen
+
+
+def choose_explicit(specs: Sequence[tuple[str | Path, float]], root: Path) -> list[ChosenAdapter]:
+    """The stack ``--adapter SPEC[:WEIGHT]`` flags name, in their order, each at its given weight.
+
+    A :class:`~pathlib.Path` is always a folder; a string is a folder or an installed ``NAME[@VERSION]``
+    (a bare ``NAME`` is its newest installed version, so re-running this notices a new install).
+
+    Raises:
+        AdapterNotFound / DistError: nothing installed by that name and no adapter folder there.
+    """
+    root = Path(root).resolve()
+    chosen = []
+    for spec, weight in specs:
+        pick = _from_spec(str(spec), "project", "explicit flag", root, is_path=isinstance(spec, Path))
+        chosen.append(ChosenAdapter(pick.path, float(weight), pick.role, pick.name, pick.version, pick.reason))
     return chosen
 
 
