@@ -59,13 +59,14 @@ class AdapterChoice:
     base: str | None = None
     project: str | None = None
 
-    def __call__(self) -> list[ChosenAdapter]:
-        """The stack now (base first). Raises AdapterNotFound / DistError as the choice does."""
+    def __call__(self, *, quiet: bool = False) -> list[ChosenAdapter]:
+        """The stack now (base first). Raises AdapterNotFound / DistError as the choice does.
+        ``quiet``: the periodic re-check (what was chosen is logged at debug level only)."""
         from mochi_model.dist.autodetect import choose_adapters, choose_explicit
 
         if self.specs is not None:
             return choose_explicit(self.specs, self.root)
-        return choose_adapters(self.config, self.root, base=self.base, project=self.project)
+        return choose_adapters(self.config, self.root, base=self.base, project=self.project, quiet=quiet)
 
 
 def _stat(path: Path) -> tuple[int, int, int] | None:
@@ -181,7 +182,7 @@ class AdapterRefresher:
 
         self.checks += 1
         try:
-            chosen = self.source()
+            chosen = self.source(quiet=True) if isinstance(self.source, AdapterChoice) else self.source()
         except MochiError as exc:
             return self._fail(None, f"adapters not updated: {exc}; still serving {self.serving or 'the loaded stack'}",
                               "unresolved")

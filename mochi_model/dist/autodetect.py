@@ -142,7 +142,7 @@ def _auto_base(installed: list[InstalledAdapter], base_model: str, wanted: dict[
 
 
 def choose_adapters(
-    config: MochiConfig, root: Path, base: str | None = None, project: str | None = None
+    config: MochiConfig, root: Path, base: str | None = None, project: str | None = None, *, quiet: bool = False
 ) -> list[ChosenAdapter]:
     """The adapter stack for ``root``: at most one base and one project adapter, base first.
 
@@ -155,6 +155,7 @@ def choose_adapters(
     Raises:
         AdapterNotFound / DistError: an explicit flag or a config pin names something missing.
     """
+    log = logger.debug if quiet else logger.info  # quiet: the servers' periodic re-checks
     root = Path(root).resolve()
     picks: dict[str, _Pick] = {}
     if base:
@@ -164,7 +165,7 @@ def choose_adapters(
     for entry in config.adapters:
         role = entry.role if entry.role in DEFAULT_WEIGHTS else "project"
         if role in picks:
-            logger.info("ignoring config pin %s: %s", entry.name or entry.path, picks[role].reason)
+            log("ignoring config pin %s: %s", entry.name or entry.path, picks[role].reason)
             continue
         spec = str(root / Path(entry.path).expanduser()) if entry.path else (
             f"{entry.name}@{entry.version}" if entry.version else entry.name)  # pinned paths: relative to root
@@ -198,9 +199,9 @@ def choose_adapters(
         weight = pick.weight if pick.weight is not None else (1.0 if alone else DEFAULT_WEIGHTS[role])
         chosen.append(ChosenAdapter(pick.path, weight, role, pick.name, pick.version, pick.reason))
         label = f"{pick.name}@{pick.version}" if pick.version else pick.name
-        logger.info("adapter %s: %s weight %.2f, %s", role, label, weight, pick.reason)
+        log("adapter %s: %s weight %.2f, %s", role, label, weight, pick.reason)
     if not chosen:
-        logger.info("no adapters: none pinned and none installed for project %s", root.name)
+        log("no adapters: none pinned and none installed for project %s", root.name)
     return chosen
 
 
