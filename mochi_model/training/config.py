@@ -46,6 +46,8 @@ class TrainConfig:
     threads: int = field(default=0, metadata={"help": "torch CPU threads; 0 = torch default."})
     base_adapter: str = field(default="", metadata={"help": "Frozen base adapter merged at base_weight before training."})
     base_weight: float = 1.0
+    init_adapter: str = field(default="", metadata={"help": "Adapter folder whose LoRA weights the run starts from "
+                                                    "(an update; rank, scale and modules must match), fresh optimizer."})
     role: str = field(default="project", metadata={"help": "base | project (written into the adapter)."})
     name: str = ""
 

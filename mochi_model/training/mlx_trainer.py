@@ -112,6 +112,9 @@ def train_lora_mlx(model_path: str | Path, data_dir: Path, output: Path, cfg: Tr
     from mochi_model.training.torch_trainer import TrainResult
 
     cfg = cfg or TrainConfig()
+    if cfg.init_adapter:
+        raise TrainError("updating an adapter (starting from its weights) needs the torch trainer: "
+                         "drop --backend mlx, or pass --fresh to retrain with mlx")
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     mx.random.seed(cfg.seed)

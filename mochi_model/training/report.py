@@ -16,6 +16,8 @@ def write_report(output: Path, cfg: Any, result: Any, *, data_dir: Path, n_train
     if ds.exists():
         full = json.loads(ds.read_text(encoding="utf-8"))
         data_summary = {k: full.get(k) for k in ("repo", "fim_format", "style", "splits", "dropped_counts")}
+        if "update" in full:  # an update's data set: changed files, changed and replay sample counts
+            data_summary["update"] = full["update"]
     report = {
         "config": cfg.to_json(),
         "data": {"dir": str(data_dir), "train_samples": n_train, "valid_samples_used": n_valid,

@@ -24,7 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from mochi_model.errors import TrainError
-from mochi_model.training.checkpoint import load_checkpoint, save_adapter, save_checkpoint
+from mochi_model.training.checkpoint import (
+    load_adapter_weights,
+    load_checkpoint,
+    save_adapter,
+    save_checkpoint,
+)
 from mochi_model.training.config import TrainConfig
 from mochi_model.training.dataset import Example, read_jsonl, tokenize
 from mochi_model.training.model_io import load_base_model, merge_base_adapter
@@ -129,6 +134,7 @@ def train_lora(
             ``training.json``, ``loss.png``, ``checkpoint/`` while unfinished).
         cfg: hyper-parameters; ``cfg.max_minutes`` is the wall-clock budget of the whole run.
         resume: continue from ``output/checkpoint`` when present.
+            With ``cfg.init_adapter`` the LoRA starts from that adapter's weights (fresh optimizer).
         progress: show progress on stderr (a rich bar on a terminal, plain lines otherwise; process 0 only).
         on_step: test hook called after each optimizer step with ``(step, loss)``.
         model_id: canonical base-model id recorded in the adapter (default: from the model config).
@@ -168,6 +174,9 @@ def train_lora(
                          f"({skipped} skipped); raise --max-seq-len or prepare with smaller budgets")
     valid = random.Random(cfg.seed).sample(valid_all, min(cfg.eval_samples, len(valid_all))) if valid_all else train[:4]
     lora = attach_lora(model, cfg)
+    if cfg.init_adapter:  # an update: start from the adapter's weights (a resumed checkpoint overrides them below)
+        n = load_adapter_weights(lora, Path(cfg.init_adapter), cfg, base_ref)
+        logger.info("starting from %s (%d modules)", cfg.init_adapter, n)
     net = _completion_loss_module(lora)
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
