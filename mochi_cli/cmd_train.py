@@ -11,13 +11,16 @@ import copy
 import json
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mochi_cli.adapter_opts import parse_adapter_options
 from mochi_cli.project_arg import ProjectArg, ProjectOpt, project_root
 from mochi_model.training.config import TrainConfig
+
+if TYPE_CHECKING:
+    from mochi_model.training.torch_trainer import TrainResult
 
 train_app = typer.Typer(help="Train LoRA adapters (project or base).", no_args_is_help=True)
 _D = TrainConfig()  # the CLI's training defaults are the config's (chosen by bench/train_bench.py --sweep)
@@ -98,7 +101,9 @@ def _train(data: Path, output: Path, *, model: str, role: str, name: str, base: 
            rank: int, alpha: float, lr: float, batch_size: int, max_steps: int, epochs: float, minutes: float,
            eval_every: int, num_layers: int, dtype: str, resume: bool, backend: str = "torch",
            max_seq_len: int = _D.max_seq_len, grad_checkpointing: bool = _D.grad_checkpointing,
-           started_at: float | None = None) -> None:
+           started_at: float | None = None, init_adapter: str = "", targets: list[str] | None = None,
+           dropout: float = _D.dropout, final: Path | None = None) -> TrainResult:
+    """Train into ``output``; ``final`` is the folder the adapter ends up in (shown in the summary line)."""
     from mochi_core.config import MochiConfig
     from mochi_model.sources import convert_gguf, resolve_model
     from mochi_model.training.torch_trainer import train_lora
@@ -109,7 +114,8 @@ def _train(data: Path, output: Path, *, model: str, role: str, name: str, base: 
     cfg = TrainConfig(rank=rank, alpha=alpha, lr=lr, batch_size=batch_size, max_steps=max_steps, epochs=epochs,
                       max_minutes=minutes, eval_every=eval_every, num_layers=num_layers, dtype=dtype, role=role,
                       name=name or output.name, base_adapter=str(base or ""), base_weight=base_weight,
-                      max_seq_len=max_seq_len, grad_checkpointing=grad_checkpointing)
+                      max_seq_len=max_seq_len, grad_checkpointing=grad_checkpointing, init_adapter=init_adapter,
+                      targets=list(targets or _D.targets), dropout=dropout)
     if backend == "mlx":
         from mochi_model.training.mlx_trainer import train_lora_mlx
 
@@ -119,7 +125,8 @@ def _train(data: Path, output: Path, *, model: str, role: str, name: str, base: 
     peak = res.memory.get("peak_rss_mb")
     typer.echo(f"{res.stopped}: {res.steps} steps, best step {res.best_step}, val loss {res.first_val_loss:.4f} -> "
                f"{res.best_val_loss:.4f}, {res.tokens_per_s:.0f} tok/s"
-               + (f", peak memory {peak / 1024:.1f} GB" if peak else "") + f"; adapter in {output}")
+               + (f", peak memory {peak / 1024:.1f} GB" if peak else "") + f"; adapter in {final or output}")
+    return res
 
 
 _opts = {
@@ -140,36 +147,59 @@ _opts = {
 
 @train_app.command("project")
 def train_project(
-    output: Annotated[Path, typer.Option("--output", "-o", help="Adapter folder to write.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Adapter folder to write (or to update: see --from-index).")],
     data: Annotated[Path | None, typer.Option(help="Folder from `mochi prepare`.")] = None,
-    from_index: Annotated[bool, typer.Option("--from-index", help="Prepare from the project's index first (into OUTPUT/data).")] = False,
+    from_index: Annotated[bool, typer.Option("--from-index", help="Prepare from the project's index first (into OUTPUT/data); "
+                                             "when OUTPUT holds a trained adapter, update it on what changed since.")] = False,
     repo: Annotated[Path, typer.Option("--project", "-p", "--repo", help="Project root (with --from-index).")] = Path("."),
-    base: Annotated[Path | None, typer.Option("--base-adapter", "--base", help="Frozen base adapter folder to train on top of.")] = None,
+    base: Annotated[Path | None, typer.Option("--base-adapter", "--base", help="Frozen base adapter folder to train on top of "
+                                              "(an update keeps the one the adapter was trained on).")] = None,
     base_weight: Annotated[float, typer.Option(help="Stack weight of the base adapter.")] = 1.0,
     name: Annotated[str, typer.Option(help="Adapter name.")] = "",
-    model: Annotated[str, _opts["model"]] = "", rank: Annotated[int, _opts["rank"]] = 16,
-    alpha: Annotated[float, _opts["alpha"]] = 32.0, lr: Annotated[float, _opts["lr"]] = 2e-4,
+    model: Annotated[str, _opts["model"]] = "",
+    rank: Annotated[int | None, typer.Option(help="LoRA rank (default 16; an update keeps the adapter's).")] = None,
+    alpha: Annotated[float | None, typer.Option(help="LoRA alpha, scale = alpha/rank (default 32; an update keeps the adapter's).")] = None,
+    lr: Annotated[float, _opts["lr"]] = 2e-4,
     batch_size: Annotated[int, _opts["batch_size"]] = _D.batch_size,
     max_steps: Annotated[int, _opts["max_steps"]] = _D.max_steps, epochs: Annotated[float, _opts["epochs"]] = _D.epochs,
-    minutes: Annotated[float, _opts["minutes"]] = _D.max_minutes,
+    minutes: Annotated[float | None, typer.Option(help=f"Wall-clock budget of the whole run, model load and save included "
+                                                  f"(default {_D.max_minutes:g}, an update 8; 0 = none).")] = None,
     eval_every: Annotated[int, _opts["eval_every"]] = _D.eval_every,
-    num_layers: Annotated[int, _opts["num_layers"]] = _D.num_layers,
+    num_layers: Annotated[int | None, typer.Option(help=f"Adapt the last N layers, -1 = all (default {_D.num_layers}; "
+                                                   "an update keeps the adapter's).")] = None,
     max_seq_len: Annotated[int, _opts["max_seq_len"]] = _D.max_seq_len,
     grad_checkpointing: Annotated[bool, _opts["grad_checkpointing"]] = _D.grad_checkpointing,
     dtype: Annotated[str, _opts["dtype"]] = _D.dtype, resume: Annotated[bool, _opts["resume"]] = True,
     backend: Annotated[str, typer.Option(help="torch | mlx (mlx-lm tuner, in-process).")] = "torch",
+    fresh: Annotated[bool, typer.Option("--fresh", help="With --from-index: retrain from scratch even when OUTPUT holds an "
+                                        "adapter (the old one is kept in OUTPUT/history/).")] = False,
+    replay: Annotated[float | None, typer.Option(help="Update: share of its samples replayed from unchanged files "
+                                                 "(default 0.5: as many as changed ones, at least 16; 0 = none).")] = None,
 ) -> None:
-    """Train the project adapter (optionally on top of a frozen base adapter) within a time budget."""
+    """Train the project adapter (optionally on top of a frozen base adapter) within a time budget.
+
+    With --from-index and an OUTPUT that already holds a trained adapter, continue from it on the files
+    that changed since (plus a replay sample of the rest), keep the old one in OUTPUT/history/, and install
+    the result as the next version when the adapter is installed.
+    """
     started = time.monotonic()
+    args = dict(model=model, role="project", name=name, base=base, base_weight=base_weight, rank=rank, alpha=alpha,
+                lr=lr, batch_size=batch_size, max_steps=max_steps, epochs=epochs, minutes=minutes,
+                eval_every=eval_every, num_layers=num_layers, dtype=dtype, resume=resume, backend=backend,
+                max_seq_len=max_seq_len, grad_checkpointing=grad_checkpointing, started_at=started)
     if data is None:
         if not from_index:
             raise typer.BadParameter("pass --data DIR (from `mochi prepare`) or --from-index")
-        data = output / "data"
-        prepare(output=data, repo=repo, from_index=True)
-    _train(data, output, model=model, role="project", name=name, base=base, base_weight=base_weight, rank=rank,
-           alpha=alpha, lr=lr, batch_size=batch_size, max_steps=max_steps, epochs=epochs, minutes=minutes,
-           eval_every=eval_every, num_layers=num_layers, dtype=dtype, resume=resume, backend=backend,
-           max_seq_len=max_seq_len, grad_checkpointing=grad_checkpointing, started_at=started)
+        from mochi_cli.train_update import train_from_index
+
+        train_from_index(output, repo, fresh=fresh, replay=replay, args=args)
+        return
+    if fresh or replay is not None:
+        raise typer.BadParameter("--fresh and --replay apply to --from-index (a --data run always starts from scratch)")
+    from mochi_cli.train_update import fresh_args, record_if_prepared
+
+    res = _train(data, output, **fresh_args(args))
+    record_if_prepared(output, data, res)
 
 
 @train_app.command("base")

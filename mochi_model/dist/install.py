@@ -191,3 +191,36 @@ def install_local(
         shutil.rmtree(tmp, ignore_errors=True)
         if created_parent is not None and not any(created_parent.iterdir()):
             created_parent.rmdir()  # the NAME folder made for an install that was then refused
+
+
+def newest_installed(name: str, home: Path | None = None) -> InstalledAdapter | None:
+    """The newest installed version of ``name``, or ``None``."""
+    from mochi_model.dist.registry import list_installed
+
+    found = [a for a in list_installed(home) if a.name == name]
+    return found[-1] if found else None
+
+
+def install_next_version(folder: Path, previous: InstalledAdapter, *, home: Path | None = None) -> InstalledAdapter:
+    """Pack ``folder`` (a retrained ``previous``) and install it as the version after the newest one.
+
+    The new version keeps ``previous``'s name, type, project and languages, and must be for its base
+    model, so auto-detection picks it wherever it picked ``previous`` (the newest version wins).
+
+    Raises:
+        DistError subclasses, as :func:`install_local`.
+    """
+    from mochi_model.dist.identity import ProjectIdentity
+    from mochi_model.dist.pack import pack
+    from mochi_model.dist.registry import list_installed, next_version
+
+    taken = {a.version for a in list_installed(home) if a.name == previous.name}
+    newest = newest_installed(previous.name, home) or previous
+    version = next_version(newest.version, taken)
+    ref = previous.manifest.project
+    identity = ProjectIdentity(name=ref.name, git_remote=ref.git_remote) if ref else None
+    with tempfile.TemporaryDirectory(prefix="mochi-bump-") as tmp:
+        archive = pack(folder, name=previous.name, version=version, out_dir=Path(tmp),
+                       adapter_type=previous.manifest.type, identity=identity,
+                       languages=list(previous.manifest.languages) or None)
+        return install_local(archive, expected_base_model=previous.manifest.base_model_id, home=home)

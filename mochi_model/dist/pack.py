@@ -36,7 +36,8 @@ from mochi_model.dist.manifest import (
 
 logger = logging.getLogger(__name__)
 
-REPORT_FILES = ("training.json", "eval.json", "dataset.json", "loss.png", "loss_curve.png", "eval.png", "README.md")
+REPORT_FILES = ("training.json", "update.json", "eval.json", "dataset.json", "loss.png", "loss_curve.png", "eval.png",
+                "README.md")  # update.json: what it was trained on, so an installed adapter can be updated
 ARCHIVE_SUFFIX = ".mochi.tar.gz"
 _LORA_KEYS = ("fine_tune_type", "num_layers", "lora_parameters", "r", "lora_alpha", "lora_dropout", "target_modules",
               "rank", "scale", "alpha", "dropout", "keys")

@@ -38,6 +38,18 @@ def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
     return tuple((0, int(p)) if p.isdigit() else (1, p) for p in parts)
 
 
+def next_version(version: str, taken: set[str] | None = None) -> str:
+    """The version after ``version``: its last number + 1 (``0.1.0`` → ``0.1.1``, ``3`` → ``4``,
+    ``1.0-rc`` → ``1.0-rc.1``), skipping versions in ``taken``."""
+    taken = taken or set()
+    out = version or "0"
+    while True:
+        m = re.search(r"(\d+)$", out)
+        out = out[: m.start()] + str(int(m.group(1)) + 1) if m else f"{out}.1"
+        if out not in taken:
+            return out
+
+
 def parse_spec(spec: str) -> tuple[str, str]:
     """Split ``NAME[@VERSION]`` into ``(name, version)``; version ``""`` means newest."""
     name, _, version = spec.partition("@")

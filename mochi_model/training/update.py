@@ -1,0 +1,251 @@
+"""Keeping a project adapter up to date: train it further on what changed, keep the old one.
+
+`mochi train project --from-index --output OUT` on a folder that already holds a trained adapter
+continues from that adapter instead of starting over. Files in ``OUT`` besides the adapter::
+
+    update.json        what the adapter was trained on: per-file hashes of the train split, hashes of
+                       the accepted-suggestion samples, its generation (1 = from scratch, +1 per
+                       update), when, and what the last run used (changed files, sample counts)
+    history/N/         generation N's adapter, kept when N+1 replaced it (rollback: copy it back);
+                       the newest HISTORY_KEEP generations are kept
+    .next/             the run in progress (update data set, checkpoint/ for resume); removed on success
+
+:func:`plan_update` compares the freshly prepared ``dataset.json`` with ``update.json``: the update
+set is every train sample of new or changed files (and new accepted suggestions) plus a seeded
+replay sample of the unchanged files' samples, so the adapter does not forget the rest.
+:func:`publish` moves the new adapter into ``OUT`` one rename per file.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import random
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mochi_model.adapters.format import CONFIG_FILE, WEIGHTS_FILE, read_adapter
+from mochi_model.errors import TrainError
+from mochi_model.training.checkpoint import replace_adapter_files
+
+UPDATE_FILE = "update.json"
+HISTORY_DIR = "history"
+STAGING_DIR = ".next"
+REPORT_FILES = ("training.json", "loss.png")
+UPDATE_MINUTES = 8.0  # default wall-clock budget of an update (a fresh run: TrainConfig.max_minutes)
+DEFAULT_REPLAY = 0.5  # share of an update's samples replayed from unchanged files: as many as changed ones
+MIN_REPLAY = 16  # at least this many replay samples when the unchanged files have them
+HISTORY_KEEP = 5  # generations kept in history/ (a 0.5B rank-16 adapter is ~35 MB)
+
+
+@dataclass(kw_only=True)
+class TrainedOn:
+    """What an adapter was trained on (``update.json``, or the data folder of an older Mochi)."""
+
+    hashes: dict[str, str]  # train-split file -> content hash
+    accepted: set[str] = field(default_factory=set)  # sample_key of accepted-suggestion samples
+    generation: int = 1
+    trained_at: str = ""
+    installed: str = ""  # NAME@VERSION this generation was installed as
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class UpdatePlan:
+    changed: list[str]  # train files whose content changed
+    new: list[str]  # train files the adapter never saw
+    removed: list[str]  # train files it saw that are gone (or left the train split)
+    new_accepted: int
+    changed_samples: list[dict[str, Any]]
+    replay_samples: list[dict[str, Any]]
+
+    @property
+    def files(self) -> list[str]:
+        return sorted(self.changed + self.new)
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return not self.changed_samples
+
+    def fingerprint(self) -> str:
+        """Identifies the update set (a checkpoint in ``.next/`` is resumed only for the same one)."""
+        keys = sorted(sample_key(s) for s in self.changed_samples + self.replay_samples)
+        return hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]
+
+    def summary(self) -> dict[str, Any]:
+        return {"changed_files": self.changed, "new_files": self.new, "removed_files": self.removed,
+                "new_accepted": self.new_accepted, "changed_samples": len(self.changed_samples),
+                "replay_samples": len(self.replay_samples),
+                "replay_files": len({s["path"] for s in self.replay_samples})}
+
+
+def sample_key(sample: dict[str, Any]) -> str:
+    return hashlib.sha256(f"{sample['prompt']}\0{sample['completion']}".encode()).hexdigest()[:16]
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise TrainError(f"{path}: cannot read ({exc}); remove it or pass --fresh") from exc
+    if not isinstance(data, dict):
+        raise TrainError(f"{path}: expected a JSON object; remove it or pass --fresh")
+    return data
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not Path(path).exists():
+        return []
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON beside ``path`` and rename it over ``path`` (readers never see half a file)."""
+    tmp = Path(path).with_name(f".{Path(path).name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    tmp.replace(path)
+
+
+def is_trained(folder: Path) -> bool:
+    """A finished adapter: weights, config and report, and no interrupted run's checkpoint to resume."""
+    folder = Path(folder)
+    if not all((folder / f).is_file() for f in (WEIGHTS_FILE, CONFIG_FILE, "training.json")):
+        return False
+    if (folder / "checkpoint" / "state.json").exists():
+        return False
+    return _read_json(folder / "training.json").get("stopped") != "interrupted"
+
+
+def read_trained_on(folder: Path, data_dir: Path | None = None) -> TrainedOn | None:
+    """``folder/update.json``, else the train hashes of ``data_dir/dataset.json`` (read it *before*
+    preparing again: an adapter trained by a Mochi without update.json was trained on that data)."""
+    folder = Path(folder)
+    if (folder / UPDATE_FILE).is_file():
+        raw = _read_json(folder / UPDATE_FILE)
+        return TrainedOn(hashes=dict(raw.get("train_hashes") or {}), accepted=set(raw.get("accepted") or []),
+                         generation=int(raw.get("generation", 1)), trained_at=str(raw.get("trained_at", "")),
+                         installed=str(raw.get("installed", "")), raw=raw)
+    if data_dir is not None and (Path(data_dir) / "dataset.json").is_file():
+        ds = _read_json(Path(data_dir) / "dataset.json")
+        train = set((ds.get("split_files") or {}).get("train") or [])
+        hashes = {p: h for p, h in (ds.get("hashes") or {}).items() if p in train}
+        accepted = {sample_key(s) for s in _read_jsonl(Path(data_dir) / "train.jsonl") if s.get("kind") == "accepted"}
+        when = _dt.datetime.fromtimestamp((folder / "training.json").stat().st_mtime, _dt.UTC)
+        return TrainedOn(hashes=hashes, accepted=accepted, trained_at=when.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return None
+
+
+def _train_hashes(data_dir: Path) -> dict[str, str]:
+    ds = _read_json(Path(data_dir) / "dataset.json")
+    train = (ds.get("split_files") or {}).get("train") or []
+    hashes = ds.get("hashes") or {}
+    return {p: hashes[p] for p in train if p in hashes}
+
+
+def plan_update(data_dir: Path, trained: TrainedOn, *, replay: float = DEFAULT_REPLAY, seed: int = 0) -> UpdatePlan:
+    """Which train samples of the prepared ``data_dir`` are new since ``trained``, plus the replay sample.
+
+    Args:
+        data_dir: a folder `mochi prepare` wrote (``dataset.json`` with per-file hashes, ``train.jsonl``).
+        trained: what the adapter was trained on.
+        replay: share of the update set drawn from unchanged files (0 = none; default 0.5: as many as
+            changed samples, and at least :data:`MIN_REPLAY` when there are that many).
+        seed: replay sampling seed (the same changes always give the same update set, so it can resume).
+
+    Raises:
+        TrainError: ``replay`` outside [0, 1), or a data folder without hashes.
+    """
+    if not 0 <= replay < 1:
+        raise TrainError(f"--replay must be at least 0 and below 1 (a share of the update's samples), got {replay}")
+    now = _train_hashes(data_dir)
+    if not now:
+        raise TrainError(f"{data_dir}/dataset.json lists no train files with hashes; prepare again or pass --fresh")
+    old = trained.hashes
+    changed = sorted(p for p, h in now.items() if p in old and old[p] != h)
+    new = sorted(p for p in now if p not in old)
+    removed = sorted(p for p in old if p not in now)
+    todo = set(changed) | set(new)
+    fresh, pool = [], []
+    n_accepted = 0
+    for s in _read_jsonl(Path(data_dir) / "train.jsonl"):
+        if s.get("kind") == "accepted":
+            is_new = sample_key(s) not in trained.accepted
+            n_accepted += is_new
+        else:
+            is_new = s.get("path") in todo
+        (fresh if is_new else pool).append(s)
+    want = 0
+    if fresh and replay > 0:
+        want = max(round(len(fresh) * replay / (1 - replay)), MIN_REPLAY)
+    rng = random.Random(f"{seed}:replay:{':'.join(sorted(sample_key(s) for s in fresh))}")
+    picked = rng.sample(pool, min(want, len(pool)))
+    return UpdatePlan(changed=changed, new=new, removed=removed, new_accepted=n_accepted,
+                      changed_samples=fresh, replay_samples=picked)
+
+
+def write_update_data(plan: UpdatePlan, data_dir: Path, out: Path) -> Path:
+    """``out/{train,valid}.jsonl`` + ``dataset.json`` for the update: its samples, the full valid split."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "train.jsonl", "w", encoding="utf-8") as f:
+        for s in plan.changed_samples + plan.replay_samples:
+            f.write(json.dumps(s) + "\n")
+    shutil.copyfile(Path(data_dir) / "valid.jsonl", out / "valid.jsonl")
+    full = _read_json(Path(data_dir) / "dataset.json")
+    splits = dict(full.get("splits") or {})
+    splits["train"] = {"files": len({s["path"] for s in plan.changed_samples + plan.replay_samples}),
+                       "samples": len(plan.changed_samples) + len(plan.replay_samples)}
+    ds = {k: full.get(k) for k in ("schema", "repo", "fim_format", "style", "seed", "budgets", "dropped_counts")}
+    ds.update({"splits": splits, "update": {"from_data": str(data_dir), **plan.summary()}})
+    write_json(out / "dataset.json", ds)
+    return out
+
+
+def record_trained_on(folder: Path, data_dir: Path, *, generation: int, mode: str,
+                      plan: UpdatePlan | None = None, installed: str = "", extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write ``folder/update.json``: the adapter in ``folder`` has now seen ``data_dir``'s train split."""
+    accepted = sorted(sample_key(s) for s in _read_jsonl(Path(data_dir) / "train.jsonl") if s.get("kind") == "accepted")
+    record = {"schema": 1, "generation": generation, "mode": mode,
+              "trained_at": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+              "data": str(data_dir), "train_hashes": _train_hashes(data_dir), "accepted": accepted,
+              "installed": installed, "last": {**(plan.summary() if plan else {}), **(extra or {})}}
+    write_json(Path(folder) / UPDATE_FILE, record)
+    return record
+
+
+def adapter_shape(folder: Path) -> dict[str, Any]:
+    """The LoRA shape an update must keep: rank, alpha, targets and num_layers of ``folder``'s adapter."""
+    cfg = read_adapter(folder).config
+    targets = sorted({k.split(".")[-1] for k in cfg.keys})
+    return {"rank": cfg.rank, "alpha": cfg.scale * cfg.rank, "targets": targets, "num_layers": cfg.num_layers,
+            "dropout": cfg.dropout, "name": cfg.name}
+
+
+def publish(staging: Path, output: Path, *, keep_as: str) -> Path | None:
+    """Replace ``output``'s adapter by ``staging``'s; the old one is first copied to ``output/history/keep_as``
+    (generations older than the newest :data:`HISTORY_KEEP` there are removed).
+
+    Returns:
+        The history folder (``None`` when ``output`` held no adapter).
+    """
+    output, staging = Path(output), Path(staging)
+    kept = None
+    if (output / WEIGHTS_FILE).is_file():
+        kept = output / HISTORY_DIR / keep_as
+        if not kept.exists():
+            tmp = output / HISTORY_DIR / f".{keep_as}.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            for name in (WEIGHTS_FILE, CONFIG_FILE, *REPORT_FILES, UPDATE_FILE):
+                if (output / name).is_file():
+                    shutil.copy2(output / name, tmp / name)
+            tmp.rename(kept)
+    replace_adapter_files(staging, output, (*REPORT_FILES, UPDATE_FILE))
+    generations = sorted((p for p in (output / HISTORY_DIR).glob("*") if p.name.isdigit()), key=lambda p: int(p.name))
+    for old in generations[:-HISTORY_KEEP]:
+        shutil.rmtree(old, ignore_errors=True)
+    return kept
+
