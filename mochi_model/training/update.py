@@ -38,6 +38,7 @@ REPORT_FILES = ("training.json", "loss.png")
 UPDATE_MINUTES = 8.0  # default wall-clock budget of an update (a fresh run: TrainConfig.max_minutes)
 DEFAULT_REPLAY = 0.5  # share of an update's samples replayed from unchanged files: as many as changed ones
 MIN_REPLAY = 16  # at least this many replay samples when the unchanged files have them
+VALID_CHANGED = 8  # changed samples an update validates on (held out of its training), with as many old ones
 HISTORY_KEEP = 5  # generations kept in history/ (a 0.5B rank-16 adapter is ~35 MB)
 
 
@@ -186,20 +187,38 @@ def plan_update(data_dir: Path, trained: TrainedOn, *, replay: float = DEFAULT_R
                       changed_samples=fresh, replay_samples=picked)
 
 
-def write_update_data(plan: UpdatePlan, data_dir: Path, out: Path) -> Path:
-    """``out/{train,valid}.jsonl`` + ``dataset.json`` for the update: its samples, the full valid split."""
+def write_update_data(plan: UpdatePlan, data_dir: Path, out: Path, *, seed: int = 0) -> Path:
+    """``out/{train,valid}.jsonl`` + ``dataset.json`` for the update.
+
+    Validation must see the changed code, or early stopping keeps the old weights (step 0 is best on a
+    valid split that holds none of it): with five or more changed samples, up to :data:`VALID_CHANGED`
+    of them (a fifth at most) are held out of training and validated on beside as many samples of the
+    valid split (forgetting shows there). With fewer, the valid split as before.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    changed = list(plan.changed_samples)
+    rng = random.Random(f"{seed}:update-valid:{len(changed)}")
+    k = min(VALID_CHANGED, len(changed) // 5)
+    held = set(rng.sample(range(len(changed)), k)) if k else set()
+    train = [s for i, s in enumerate(changed) if i not in held] + plan.replay_samples
     with open(out / "train.jsonl", "w", encoding="utf-8") as f:
-        for s in plan.changed_samples + plan.replay_samples:
+        for s in train:
             f.write(json.dumps(s) + "\n")
-    shutil.copyfile(Path(data_dir) / "valid.jsonl", out / "valid.jsonl")
+    if held:
+        old_valid = _read_jsonl(Path(data_dir) / "valid.jsonl")
+        valid = [changed[i] for i in sorted(held)] + rng.sample(old_valid, min(len(old_valid), VALID_CHANGED))
+        with open(out / "valid.jsonl", "w", encoding="utf-8") as f:
+            for s in valid:
+                f.write(json.dumps(s) + "\n")
+    else:
+        shutil.copyfile(Path(data_dir) / "valid.jsonl", out / "valid.jsonl")
     full = _read_json(Path(data_dir) / "dataset.json")
     splits = dict(full.get("splits") or {})
-    splits["train"] = {"files": len({s["path"] for s in plan.changed_samples + plan.replay_samples}),
-                       "samples": len(plan.changed_samples) + len(plan.replay_samples)}
+    splits["train"] = {"files": len({s["path"] for s in train}), "samples": len(train)}
     ds = {k: full.get(k) for k in ("schema", "repo", "fim_format", "style", "seed", "budgets", "dropped_counts")}
-    ds.update({"splits": splits, "update": {"from_data": str(data_dir), **plan.summary()}})
+    ds.update({"splits": splits, "update": {"from_data": str(data_dir), **plan.summary(),
+                                            "changed_held_for_validation": len(held)}})
     write_json(out / "dataset.json", ds)
     return out
 

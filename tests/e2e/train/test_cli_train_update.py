@@ -108,13 +108,15 @@ def test_an_update_trains_from_the_old_adapter_on_the_changed_files_and_installs
     report = _json(out / "training.json")
     assert report["data"]["update"]["changed_samples"] == changed_samples
     used = report["data"]["train_samples"] + report["data"]["skipped_too_long"]
-    assert used == changed_samples + last["replay_samples"] < len(full)  # only changed files + replay
+    # a fifth of the changed samples (at most 8) is validated on instead of trained on
+    held = report["data"]["update"]["changed_held_for_validation"]
+    assert held == min(8, changed_samples // 5)
+    assert used == changed_samples - held + last["replay_samples"] < len(full)  # only changed files + replay
     assert report["config"]["init_adapter"] == str(out)
     assert report["config"]["rank"] == 4 and report["config"]["alpha"] == 8  # read from the adapter
     assert report["budget"]["max_minutes"] == 8  # the update's default budget
-    # it started from the old weights: step 0 scores the old adapter's best validation loss
-    assert report["history"][0]["val_loss"] == pytest.approx(old_report["best_val_loss"], abs=1e-4)
-    assert report["history"][0]["val_loss"] < old_report["first_val_loss"] - 1e-3
+    # (that it starts from the old weights — step 0 scores the old adapter's validation loss — is
+    # tests/unit/train/test_update.py's; here the update validates on other samples than generation 1)
     assert (out / "history" / "1" / "adapters.safetensors").read_bytes() == old_weights
     assert _json(out / "history" / "1" / "training.json") == old_report
     assert not (out / ".next").exists() and not list(out.glob(".*.tmp"))
