@@ -41,10 +41,20 @@ from mochi_model.backends.base import Backend, GenerationRequest, GenerationResu
 from mochi_model.fim import FimFormat, build_prompt, detect_fim_format, get_fim_format
 from mochi_model.generation import Generator, WarmResult
 from mochi_model.postprocess import block_end, clean_completion, cut_partial, decide_multiline
-from mochi_model.prompt_fit import allowed_prefill_s, levels
+from mochi_model.prompt_fit import ALWAYS_FITS, allowed_prefill_s, levels
 from mochi_model.types import CancelToken, Completion, OnToken, Snippet
 
 logger = logging.getLogger(__name__)
+_CALIBRATION_TEXT = (
+    "def merge(left: list[int], right: list[int]) -> list[int]:\n"
+    "    out, i, j = [], 0, 0\n"
+    "    while i < len(left) and j < len(right):\n"
+    "        if left[i] <= right[j]:\n"
+    "            out.append(left[i]); i += 1\n"
+    "        else:\n"
+    "            out.append(right[j]); j += 1\n"
+    "    return out + left[i:] + right[j:]\n"
+)
 _CHAT_STOPS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end|>", "</s>")
 
 
@@ -238,8 +248,9 @@ class InferenceEngine:
         allowed = allowed_prefill_s(budget_s, gen.step_seconds)
 
         def fits(cand: list[int]) -> bool:
-            need = gen.prefill_seconds(len(cand) - gen.cached_len(cand))
-            return need is None or need <= allowed
+            new = len(cand) - gen.cached_len(cand)
+            need = gen.prefill_seconds(new)
+            return need is None or new <= ALWAYS_FITS or need <= allowed
 
         if fits(ids):
             return ids
@@ -302,6 +313,17 @@ class InferenceEngine:
                     language: str) -> str:
         return build_prompt(self.fim, prefix, suffix, context_snippets, path=path, language=language,
                             context_format=self.context_format, repo_name=self.repo_name)
+
+    def calibrate(self) -> bool:
+        """Measure this machine's prefill and decoding speed once (about a 64-token prefill), so the
+        first request with a time budget is already fitted (:mod:`mochi_model.prompt_fit`). The
+        servers call it right after loading; False for backends without a token loop."""
+        if self._gen is None:
+            return False
+        ids = self.backend.encode(_CALIBRATION_TEXT)
+        with self._lock:
+            self._gen.calibrate(ids)
+        return True
 
     def warm(self, prefix: str, suffix: str = "", context_snippets: Sequence[Snippet] = (), *, path: str = "",
              language: str = "", cancel: CancelToken | None = None) -> WarmResult:

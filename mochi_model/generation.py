@@ -190,6 +190,25 @@ class Generator:
         if dt > 0:
             self._pass_s = self._ema(self._pass_s, dt)
 
+    def calibrate(self, ids: Sequence[int]) -> None:
+        """Measure the step and per-token prefill cost on a throwaway cache (``ids``: 32+ tokens), so
+        the first real request can already be fitted to its time budget. The request cache is untouched."""
+        ids = list(ids)
+        if len(ids) < 17:
+            raise ValueError("calibrate needs at least 17 tokens")
+        cache = self.backend.new_cache()
+        try:
+            logits = self.backend.prefill(ids[:1], cache)
+            for _ in range(2):
+                t = self._now()
+                logits = self.backend.step(int(np.argmax(logits)), cache)
+                self._timed_pass(t)
+            self._timed_prefill(ids[1:], cache)
+        finally:
+            release = getattr(cache, "release", None)
+            if release is not None:
+                release()
+
     def cached_len(self, ids: Sequence[int]) -> int:
         """Tokens at the front of ``ids`` that the KV cache holds (0 after an adapter change)."""
         if self._cache is None or self.backend.state_key() != self._key:

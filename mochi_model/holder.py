@@ -190,6 +190,12 @@ class EngineHolder:
                         self._set_state("failed", self.error)
                     self._ready.set()
                 raise error from exc
+            calibrate = getattr(engine, "calibrate", None)
+            if calibrate is not None:
+                try:  # speed measured now, so the first request is fitted to its time budget
+                    calibrate()
+                except Exception:  # a measurement must never fail a load
+                    logger.warning("could not measure the engine's speed", exc_info=True)
             with self._lock:
                 if factory is not self._factory:  # replaced while loading: the newer load wins
                     return engine

@@ -83,6 +83,14 @@ def levels(prefix: str, suffix: str, snippets: Sequence[Snippet]) -> Iterator[tu
         yield i, p, s, sn
 
 
+#: The decode reserve never takes more than this share of the budget: on a CPU so slow that eight
+#: steps fill half the budget, a short prompt is still better than the smallest level.
+MAX_RESERVE_SHARE = 0.25
+#: Prompts with at most this many uncached tokens always fit (nothing smaller is worth building).
+ALWAYS_FITS = 32
+
+
 def allowed_prefill_s(budget_s: float, step_s: float | None) -> float:
     """Seconds of prefill a request with ``budget_s`` may spend (the rest is for decoding)."""
-    return max(0.0, budget_s * PREFILL_SHARE - DECODE_RESERVE * (step_s or 0.0))
+    reserve = min(DECODE_RESERVE * (step_s or 0.0), budget_s * MAX_RESERVE_SHARE)
+    return max(0.0, budget_s * PREFILL_SHARE - reserve)

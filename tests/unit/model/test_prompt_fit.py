@@ -97,3 +97,20 @@ def test_a_prompt_that_fits_or_is_cached_is_not_shrunk():
     assert out.extra["prompt_fit"] == 0 and out.cached_tokens >= len(prefix) - 1
     small = engine.complete_fim("x = ", "", multiline=False, max_tokens=4, time_budget_s=40.0)
     assert small.extra["prompt_fit"] == 0
+
+
+def test_a_calibrated_engine_fits_even_its_first_request():
+    engine, _be = engine_for(["answer", "\n"])
+    assert engine.calibrate()  # what the servers do right after loading
+    assert engine._gen is not None and engine._gen._cache is None  # the request cache is untouched
+    prefix = lines(100) + "\nresult = "
+    out = engine.complete_fim(prefix, "", multiline=False, max_tokens=4, time_budget_s=40.0)
+    assert out.extra["prompt_fit"] > 0 and out.text == "answer" and out.prompt_tokens < len(prefix) / 8
+
+
+def test_on_a_very_slow_cpu_a_short_prompt_still_runs_whole():
+    engine, _be = engine_for(["answer", "\n"])
+    measured(engine)  # 1 s per decoding step: eight of them would fill a 4 s budget twice over
+    assert allowed_prefill_s(4.0, 1.0) == 1.0  # the decode reserve takes at most a quarter of the budget
+    out = engine.complete_fim("def f(a):\n    return ", "", multiline=False, max_tokens=4, time_budget_s=4.0)
+    assert out.extra["prompt_fit"] == 0  # a couple of dozen tokens always fit: nothing smaller is worth it
