@@ -68,10 +68,15 @@ async def running_server(root: Path, *, client: str = "neovim", inline: bool = T
         yield lsp
         await asyncio.wait_for(lsp.shutdown_session(), TIMEOUT_S)
     finally:
-        proc = lsp._server
-        if proc is not None and proc.returncode is None:
-            proc.kill()  # a failed test must not leave the server (and `stop`) hanging
-        await lsp.stop()
+        await stop_client(lsp)
+
+
+async def stop_client(lsp: LanguageClient) -> None:
+    """Stop the client; kill a server still running, so a failed test never leaves it (and `stop`) hanging."""
+    proc = lsp._server
+    if proc is not None and proc.returncode is None:
+        proc.kill()
+    await lsp.stop()
 
 
 def open_doc(lsp: LanguageClient, path: Path, text: str, language: str = "python", version: int = 1) -> str:

@@ -19,6 +19,7 @@ from tests.e2e.lsp.harness import (
     inline,
     open_doc,
     status,
+    stop_client,
     wait_for_engine,
     wait_for_log,
     wait_until,
@@ -72,7 +73,4 @@ async def test_a_rewritten_adapter_is_served_without_a_restart_and_a_corrupt_one
         assert st["engine"] == "ready" and st["generated"] + st["empty"] == 1
         await asyncio.wait_for(lsp.shutdown_session(), TIMEOUT_S)
     finally:
-        proc = lsp._server
-        if proc is not None and proc.returncode is None:
-            proc.kill()
-        await lsp.stop()
+        await stop_client(lsp)

@@ -9,7 +9,16 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig
 
-from tests.e2e.lsp.harness import TIMEOUT_S, _client, capabilities, inline, open_doc, status, wait_for_engine
+from tests.e2e.lsp.harness import (
+    TIMEOUT_S,
+    _client,
+    capabilities,
+    inline,
+    open_doc,
+    status,
+    stop_client,
+    wait_for_engine,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +42,4 @@ async def test_the_server_loads_the_configured_model_in_the_background_and_compl
         assert st["generated"] + st["empty"] == 1 and st["model"]
         await asyncio.wait_for(lsp.shutdown_session(), TIMEOUT_S)
     finally:
-        proc = lsp._server
-        if proc is not None and proc.returncode is None:
-            proc.kill()
-        await lsp.stop()
+        await stop_client(lsp)
