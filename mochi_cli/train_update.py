@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +40,17 @@ def fresh_args(args: dict[str, Any]) -> dict[str, Any]:
     return {**args, **{k: v for k, v in defaults.items() if args.get(k) is None}}
 
 
+def _main_process() -> bool:
+    """Under torchrun every process runs the command; only rank 0 writes what follows training."""
+    return int(os.environ.get("RANK", "0") or 0) == 0
+
+
 def record_if_prepared(output: Path, data: Path, res: TrainResult) -> None:
     """After a `--data` run: write OUTPUT/update.json when the data folder has per-file hashes."""
     from mochi_model.training.update import UPDATE_FILE, read_trained_on, record_trained_on
+
+    if not _main_process():
+        return
 
     ds = Path(data) / "dataset.json"
     if res.stopped == "interrupted" or not ds.is_file() or "hashes" not in json.loads(ds.read_text(encoding="utf-8")):
@@ -200,6 +209,8 @@ def train_from_index(output: Path, repo: Path, *, fresh: bool, replay: float | N
     res = _train(train_data, staging, **run, final=work)
     if res.stopped == "interrupted":
         typer.echo(f"not published: run the same command to resume (checkpoint in {staging / 'checkpoint'})")
+        return
+    if not _main_process():
         return
     report = json.loads((staging / "training.json").read_text(encoding="utf-8"))
     n_train = int(report["data"]["train_samples"])

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import os
 import random
 import shutil
 from dataclasses import dataclass, field
@@ -105,7 +106,7 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Write JSON beside ``path`` and rename it over ``path`` (readers never see half a file)."""
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp")
+    tmp = Path(path).with_name(f".{Path(path).name}.{os.getpid()}.tmp")  # own name per process
     tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
     tmp.replace(path)
 
