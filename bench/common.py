@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 #: The real model every bench uses by default (``python -m mochi_model.offline fetch`` puts it here).
@@ -16,3 +17,11 @@ def pct(values: list[float], q: float) -> float:
     k = (len(s) - 1) * q
     lo, hi = int(k), min(int(k) + 1, len(s) - 1)
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+def package_dir(package: str) -> Path:
+    """The folder of an installed package (the benches' stand-in for a repository we did not write)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise SystemExit(f"package {package!r} is not installed (pip install {package})")
+    return Path(spec.origin).parent

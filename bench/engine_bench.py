@@ -17,7 +17,6 @@ compare the ratios, not absolute numbers across runs.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -27,17 +26,14 @@ import sys
 import time
 from pathlib import Path
 
-from common import DEFAULT_MODEL, pct  # noqa: E402 - bench/ is the script's folder
+from common import DEFAULT_MODEL, package_dir, pct  # noqa: E402 - bench/ is the script's folder
 
 RESULTS = Path(__file__).parent / "results" / "engine_bench.json"
 
 
 def typing_trace(package: str, steps: int, per_line: int = 24) -> list[dict]:
     """Keystroke steps: (file, text, cursor offset) while re-typing code lines of ``package``'s files."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or spec.origin is None:
-        raise SystemExit(f"package {package!r} is not installed")
-    files = sorted(Path(spec.origin).parent.glob("*.py"))
+    files = sorted(package_dir(package).glob("*.py"))
     out: list[dict] = []
     for f in files:
         lines = f.read_text(encoding="utf-8").split("\n")
@@ -60,7 +56,7 @@ def package_index(package: str):
     """An in-memory index (same interface as the LanceDB one) over the package's Python files."""
     from mochi_model.data.local_index import LocalIndex
 
-    root = Path(importlib.util.find_spec(package).origin).parent
+    root = package_dir(package)
     return LocalIndex({f"{package}/{f.relative_to(root)}": f.read_text(encoding="utf-8")
                        for f in sorted(root.rglob("*.py"))})
 

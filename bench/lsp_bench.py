@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import multiprocessing as mp
 import os
@@ -57,7 +56,7 @@ from pygls.lsp.client import LanguageClient
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from common import DEFAULT_MODEL, pct  # noqa: E402 - bench/ is the script's folder
+from common import DEFAULT_MODEL, package_dir, pct  # noqa: E402 - bench/ is the script's folder
 
 WITHIN_S = 2.0  # "a suggestion within 2 s" (issue 13's target under load)
 
@@ -425,10 +424,7 @@ async def run_backend(backend: str, root: Path, sites: list[Site], segs: list[Se
 
 
 def copy_project(package: str, dest: Path) -> Path:
-    spec = importlib.util.find_spec(package)
-    if spec is None or spec.origin is None:
-        raise SystemExit(f"package {package!r} is not installed (pip install {package})")
-    src = Path(spec.origin).parent
+    src = package_dir(package)
     root = dest / f"{package}-project"
     shutil.copytree(src, root / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     (root / ".mochi").mkdir()

@@ -25,7 +25,6 @@ from one run, not absolute numbers across runs.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -36,7 +35,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import DEFAULT_MODEL  # noqa: E402 - bench/ is the script's folder
+from common import DEFAULT_MODEL, package_dir  # noqa: E402 - bench/ is the script's folder
 
 RESULTS = Path(__file__).parent / "results" / "quant_bench.json"
 
@@ -47,10 +46,7 @@ def load_avg() -> str:
 
 def prompt_texts(package: str, n: int, chars: int) -> list[str]:
     """``n`` code prefixes cut from ``package``'s files at line ends, as an editor's prefix windows are."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or spec.origin is None:
-        raise SystemExit(f"package {package!r} is not installed")
-    files = sorted(Path(spec.origin).parent.rglob("*.py"))
+    files = sorted(package_dir(package).rglob("*.py"))
     out: list[str] = []
     for f in files:
         text = f.read_text(encoding="utf-8")
