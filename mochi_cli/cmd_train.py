@@ -266,6 +266,17 @@ def eval_cmd(
     root = project_root(project_pos, project if project is not None else repo)
     cfg, _ = load_config(root, strict=True)
     ads = parse_adapter_options(adapter, root)  # None: the configured stack
+    sweep = None  # checked before any model loads
+    if sweep_weights:
+        from mochi_model.eval.sweep import SweepOptions
+
+        try:
+            grid = tuple(float(g) for g in sweep_grid.split(",") if g.strip())
+        except ValueError as exc:
+            raise typer.BadParameter(f"not a list of numbers: {sweep_grid!r}", param_hint="--sweep-grid") from exc
+        sweep = SweepOptions(grid=grid, holes=sweep_holes, write_config=write_config)
+    elif write_config:
+        raise typer.BadParameter("--write-config writes the weights chosen by --sweep-weights; add --sweep-weights")
     engine = load_engine(cfg, root, adapters=ads, backend=backend or None, model=model or None)
     compare = None
     if compare_model:
@@ -285,17 +296,6 @@ def eval_cmd(
         if done == total or done % max(1, total // 10) == 0:
             typer.echo(f"  {name}: {done}/{total} holes ({time.monotonic() - started:.0f} s)", err=True)
 
-    sweep = None
-    if sweep_weights:
-        from mochi_model.eval.sweep import SweepOptions
-
-        try:
-            grid = tuple(float(g) for g in sweep_grid.split(",") if g.strip())
-        except ValueError as exc:
-            raise typer.BadParameter(f"not a list of numbers: {sweep_grid!r}", param_hint="--sweep-grid") from exc
-        sweep = SweepOptions(grid=grid, holes=sweep_holes, write_config=write_config)
-    elif write_config:
-        raise typer.BadParameter("--write-config writes the weights chosen by --sweep-weights; add --sweep-weights")
     summary = evaluate_repo(engine, root, output, data_dir=data, options=opts, progress=progress, config=cfg,
                             compare_engine=compare, previous=output / "holes.jsonl" if resume else None,
                             sweep=sweep)
