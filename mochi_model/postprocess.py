@@ -5,7 +5,9 @@
 * a multi-line completion ends where its block ends (indentation drops below the cursor line's);
 * cut where the completion starts repeating the suffix (next non-blank line, or rest of the line);
 * no unbalanced brackets: a closer the prefix never opened (or that the suffix already closes) ends
-  the completion, and openers left unclosed are cut back to the last balanced point;
+  the completion, and openers left unclosed are cut back to the last balanced point — unless the
+  suffix closes them (``logger.warning(`` whose arguments and ``)`` follow on the next lines, the
+  common shape of a formatted multi-line call: the line is right as it is);
 * a generation the time budget stopped mid-way is first cut at a safe boundary (:func:`cut_partial`):
   what was generated is a prefix of what the model would have said, so it is shown rather than
   nothing, but never ending in half a line (multi-line) or half a word.
@@ -116,8 +118,37 @@ def _strip_strings(code: str) -> str:
     return re.sub(r"(\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'|#[^\n]*|//[^\n]*)", lambda m: " " * len(m.group(0)), code)
 
 
+def _suffix_closers(suffix: str) -> list[str]:
+    """Closers in the suffix that no opener in the suffix matches, in order (they close earlier code)."""
+    stack: list[str] = []
+    out: list[str] = []
+    for ch in _strip_strings(suffix[:4000]):
+        if ch in _OPEN:
+            stack.append(ch)
+        elif ch in _CLOSE:
+            if not stack:
+                out.append(ch)
+            elif stack[-1] == _CLOSE[ch]:
+                stack.pop()
+            else:
+                break  # not well nested: nothing more can be trusted
+    return out
+
+
+def _suffix_closes(stack: list[str], outer: list[str], suffix: str) -> bool:
+    """Does the suffix close the completion's open ``stack`` and then the prefix's ``outer`` openers?"""
+    needed = [_OPEN[c] for c in reversed(stack)] + [_OPEN[c] for c in reversed(outer)]
+    return _suffix_closers(suffix)[: len(needed)] == needed
+
+
 def balance_brackets(text: str, prefix: str, suffix: str) -> str:
-    """Cut at a closer the prefix did not open (or that the suffix closes), and drop unclosed tails."""
+    """Cut at a closer the prefix did not open (or that the suffix closes), and drop unclosed tails.
+
+    Openers the completion leaves open stay when the suffix closes exactly them (innermost first)
+    and then the prefix's own open brackets: the completion opened a construct that the code after
+    the cursor already finishes. Everything else that is left open is cut back to the last
+    balanced point.
+    """
     outer = _open_stack(prefix[-4000:])
     _, after = line_context("", suffix)
     after_closers = [c for c in _strip_strings(after) if c in _CLOSE]
@@ -138,7 +169,7 @@ def balance_brackets(text: str, prefix: str, suffix: str) -> str:
                 return text[:i].rstrip()
         if not stack:
             last_balanced = i + 1
-    if stack:
+    if stack and not _suffix_closes(stack, outer, suffix):
         return text[:last_balanced].rstrip()
     return text
 

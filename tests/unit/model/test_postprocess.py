@@ -60,6 +60,24 @@ def test_unbalanced_brackets_are_removed():
     assert balance_brackets("a, b", "foo(", ")") == "a, b"
 
 
+def test_openers_that_the_suffix_closes_are_kept():
+    # a formatted multi-line call: the arguments and the closer follow on the next lines
+    body = "def f(x):\n    "
+    assert balance_brackets("logger.warning(", body, '\n        "msg %s", x,\n    )\n    return x\n') == "logger.warning("
+    assert balance_brackets("if (", body, "\n        a and b\n    ):\n        pass\n") == "if ("
+    assert balance_brackets("x = {", body, '\n        "a": [1, 2],\n    }\n') == "x = {"
+    # the suffix's closer belongs to the prefix's own open bracket: still cut
+    assert balance_brackets("bar(1", "x = foo(", ")\n") == "bar"
+    # ... unless the suffix closes both, innermost first
+    assert balance_brackets("bar(1,", "x = foo(", "\n    2)\n)\n") == "bar(1,"
+    # a different closer, a balanced suffix, or no suffix: cut as before
+    assert balance_brackets("call(", body, "\n        1,\n    ]\n") == "call"
+    assert balance_brackets("call(", body, "\n    y = g(x)\n") == "call"
+    assert balance_brackets("call(", body, "") == "call"
+    # not well nested after the cursor: nothing is trusted
+    assert balance_brackets("call(", body, "\n    [1, 2)\n)\n") == "call"
+
+
 def test_clean_completion_applies_every_rule_in_order():
     prefix = "def area(r):\n    "
     suffix = "\n\nprint(area(2))\n"
