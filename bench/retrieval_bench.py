@@ -5,8 +5,11 @@ pipeline builds (:func:`mochi_model.pipeline.prepare_request`, the engine's toke
 ``[completion]`` budgets, the eval's index without the held-out files) and asks: do the identifiers
 of the target line that the file before the cursor lacks (the cross-file names) occur in the
 retrieved snippets? "Coverage" is the share of cross-file holes whose every such name is there — an
-upper bound on what retrieval can add, measured in seconds instead of a model run. Ablation rows
-switch single ingredients of ``[completion] retrieval`` off.
+upper bound on what retrieval can add, measured in seconds instead of a model run. "Line there" is
+the share whose target line occurs in the snippets as it is (whitespace aside: the model can copy
+it), "best ES" the mean edit similarity of the closest snippet line to the target. Ablation rows
+switch single ingredients of ``[completion] retrieval`` off; ``-follow`` shows similar chunks
+without the lines after them.
 
     python bench/retrieval_bench.py --repo REPO --data PREPARED --tokenizer HF_FOLDER --holes 300 --name openai-agents
 """
@@ -48,8 +51,10 @@ def main() -> None:
     ap.add_argument("--name", default="")
     args = ap.parse_args()
 
+    import mochi_model.context as context_mod
     from mochi_core.config import load_config
     from mochi_model.eval.categories import categorize, cross_file_names, definitions_by_name
+    from mochi_model.eval.metrics import edit_similarity, normalize
     from mochi_model.eval.run import build_eval_index, held_out, sample_all
     from mochi_model.pipeline import prepare_request
 
@@ -67,20 +72,31 @@ def main() -> None:
     everything = list(cfg.completion.retrieval)
     variants = [("all", everything)] + [(f"-{x}", [y for y in everything if y != x])
                                         for x in args.ablate.split(",") if x]
+    if "similar" in everything and context_mod.FOLLOW_LINES:
+        variants.append(("-follow", everything))
     variants.append(("none", []))
+    follow = context_mod.FOLLOW_LINES
     rows = []
     for name, ingredients in variants:
+        context_mod.FOLLOW_LINES = 0 if name == "-follow" else follow
         budgets = copy.deepcopy(cfg.completion)
         budgets.retrieval = ingredients
         covered = {c: 0 for c in set(cats)}
         total = {c: 0 for c in set(cats)}
         tokens = []
+        line_there = 0
+        best_es = []
         t0 = time.perf_counter()
         for h, c in zip(holes, cats, strict=True):
             doc = h.document(files[h.path])
             req = prepare_request(engine, doc, h.cursor, path=h.path, index=index, config=budgets)
             context = "\n".join(s.text for s in req.snippets)
             tokens.append(engine.count_tokens(context))
+            target = normalize(h.target)
+            lines = {normalize(x) for x in context.splitlines() if x.strip()}
+            line_there += target in lines
+            near = [x for x in lines if abs(len(x) - len(target)) <= max(len(x), len(target)) // 2]
+            best_es.append(max((edit_similarity(x, target) for x in near), default=0.0))
             names = cross_file_names(h.target, doc[:h.cursor], h.path, defined)
             if not names:
                 continue
@@ -91,13 +107,15 @@ def main() -> None:
         cross = total.get("cross_file", 0)
         rows.append({"variant": name, "cross_file_holes": cross,
                      "coverage": covered.get("cross_file", 0) / cross if cross else float("nan"),
+                     "line_there": line_there / len(holes), "best_line_es": sum(best_es) / len(best_es),
                      "context_tokens_mean": sum(tokens) / len(tokens), "retrieval_ms_per_hole": ms})
     index.close()
     print(f"{root.name}: {len(holes)} cross-file next-line holes (the eval's cross_file set)")
-    print(f"{'variant':14} {'cross-file coverage':>20} {'context tokens':>15} {'ms/hole':>8}")
+    print(f"{'variant':14} {'cross-file coverage':>20} {'line there':>11} {'best ES':>8} {'context tokens':>15} "
+          f"{'ms/hole':>8}")
     for r in rows:
-        print(f"{r['variant']:14} {100 * r['coverage']:19.1f}% {r['context_tokens_mean']:15.0f} "
-              f"{r['retrieval_ms_per_hole']:8.1f}")
+        print(f"{r['variant']:14} {100 * r['coverage']:19.1f}% {100 * r['line_there']:10.1f}% "
+              f"{100 * r['best_line_es']:8.1f} {r['context_tokens_mean']:15.0f} {r['retrieval_ms_per_hole']:8.1f}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"retrieval_bench{'-' + args.name if args.name else ''}.json"
     out.write_text(json.dumps({"repo": str(root), "holes": len(holes), "rows": rows,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from mochi_core.config import CompletionSection
 from mochi_index.languages import language_for_path
 from mochi_model.retrieval import (
+    FOLLOW_LINES,
     INGREDIENTS,
     definition_candidates,
     identifiers_in_use,
@@ -118,8 +119,9 @@ def retrieve_snippets(
                                             has_body=lambda s: bool(_source(index, s)), mentions=mentions)
     if "similar" in ingredients and similar:
         classes = {c.key.split(":", 1)[1] for c in candidates if c.kind == "definition"}
-        candidates += similar_candidates(index, before, path=path, limit=similar, exclude=classes,
-                                         names=identifiers_in_use(before))
+        candidates += similar_candidates(
+            index, before, path=path, limit=similar, exclude=classes, names=identifiers_in_use(before),
+            follow=lambda c: _file_lines(index, c.path, c.end_line + 1, c.end_line + FOLLOW_LINES) or "")
     return pack(candidates, budget, count)
 
 
@@ -137,19 +139,25 @@ def _symbol_view(index: Any, sym: Any) -> str:
 
 
 def _source(index: Any, sym: Any) -> str | None:
-    """The definition's source lines: from the index when it keeps files, else from disk under its root."""
+    """The definition's source lines."""
+    return _file_lines(index, sym.path, sym.start_line, sym.end_line)
+
+
+def _file_lines(index: Any, path: str, start: int, end: int) -> str | None:
+    """Lines ``start..end`` (1-based, inclusive) of a project file: from the index when it keeps
+    files, else from disk under its root."""
     source = getattr(index, "source", None)
     if callable(source):
-        return source(sym.path, sym.start_line, sym.end_line)
+        return source(path, start, end)
     root = getattr(index, "root", None)
     if root is None:
         return None
     try:
-        with open(Path(root) / sym.path, encoding="utf-8") as f:
+        with open(Path(root) / path, encoding="utf-8") as f:
             lines = f.read().splitlines()
     except (OSError, UnicodeDecodeError):
         return None
-    return "\n".join(lines[sym.start_line - 1:sym.end_line])
+    return "\n".join(lines[start - 1:end])
 
 
 def _class_skeleton(body: str, max_lines: int = 40) -> str:

@@ -35,6 +35,7 @@ from typing import Any
 from mochi_model.types import Snippet
 
 INGREDIENTS = ("imports", "definitions", "similar")
+FOLLOW_LINES = 6  # lines after a similar chunk shown with it (see :func:`similar_candidates`)
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _FROM_IMPORT = re.compile(r"^[ \t]*from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^#\n]+)", re.MULTILINE)
 _IMPORT = re.compile(r"^[ \t]*import[ \t]+([\w.]+(?:[ \t]+as[ \t]+\w+)?(?:[ \t]*,[ \t]*[\w.]+(?:[ \t]+as[ \t]+\w+)?)*)",
@@ -223,21 +224,31 @@ def definition_candidates(index: Any, before: str, *, path: str, view: Callable[
 
 
 def similar_candidates(index: Any, before: str, *, path: str, limit: int, exclude: set[str],
-                       names: Sequence[str]) -> list[Candidate]:
-    """BM25 chunks from other files sharing identifiers with the last lines, ranked just below the cursor."""
+                       names: Sequence[str], follow: Callable[[Any], str] | None = None) -> list[Candidate]:
+    """BM25 chunks from other files sharing identifiers with the last lines, ranked just below the cursor.
+
+    ``follow(chunk)`` gives the lines after a chunk in its file: shown with it (RepoCoder's point —
+    what came *after* code like the cursor's is what the next line most likely repeats: the method
+    after a sibling class's ``__init__``, the statement after a similar call).
+    """
     lines = before.splitlines()
     query = "\n".join(lines[-8:])
     chunks = index.similar_chunks(query, limit=limit + 2, exclude_path=path or None)
     # below what the last three lines mention, above everything older
     top = len(before) - len("\n".join(lines[-3:])) - 1
+    picked = [c for c in chunks if not (c.symbol and (c.symbol.split(".")[0] in exclude or c.symbol in names))]
+    picked = picked[:limit]
+    starts = {(c.path, c.start_line) for c in picked}
     out = []
-    for c in chunks:
-        if c.symbol and (c.symbol.split(".")[0] in exclude or c.symbol in names):
-            continue
-        out.append(Candidate(path=c.path, text=c.text, kind="similar", rank=top - len(out),
+    for c in picked:
+        text = c.text
+        # not when the next chunk is shown itself (it would be there twice)
+        shown_next = any((c.path, n) in starts for n in range(c.end_line + 1, c.end_line + FOLLOW_LINES + 1))
+        after = follow(c).rstrip() if follow and not shown_next else ""
+        if after.strip():
+            text = f"{text.rstrip()}\n{after}"
+        out.append(Candidate(path=c.path, text=text, kind="similar", rank=top - len(out),
                              key=f"{c.path}:{c.start_line}"))
-        if len(out) >= limit:
-            break
     return out
 
 

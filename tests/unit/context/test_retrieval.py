@@ -69,3 +69,34 @@ def test_the_config_switches_ingredients_off_on_a_real_index(tmp_path):
         assert not any("def slugify" in s.text for s in off.snippets)
     finally:
         idx.close()
+
+
+def test_a_similar_chunk_comes_with_the_lines_after_it(tmp_path, monkeypatch):
+    # make_tools is the code most like the cursor's; what follows it in its file (get_tool) is what
+    # the next line after make_prompts most likely repeats.
+    tools = ("def make_tools(warn_on_duplicate_tools: bool = True) -> dict[str, Tool]:\n"
+             "    registry: dict[str, Tool] = {}\n    registry.warn_on_duplicate_tools = warn_on_duplicate_tools\n"
+             "    return registry\n\n\ndef get_tool(name: str) -> Tool | None:\n    return None\n")
+    (tmp_path / "tools.py").write_text(tools)
+    (tmp_path / "prompts.py").write_text("")
+    idx = ProjectIndex.open(tmp_path)
+    idx.update()
+    try:
+        before = ("def make_prompts(warn_on_duplicate_prompts: bool = True) -> dict[str, Prompt]:\n"
+                  "    registry: dict[str, Prompt] = {}\n"
+                  "    registry.warn_on_duplicate_prompts = warn_on_duplicate_prompts\n    return registry\n\n\n")
+        snips = retrieve_snippets(idx, before, path="prompts.py", language="python", ingredients=("similar",),
+                                  similar=1)
+        assert [s.path for s in snips] == ["tools.py"]
+        assert snips[0].text.startswith("def make_tools(")
+        assert "def get_tool(name: str) -> Tool | None:" in snips[0].text
+        # when the next chunk is retrieved as well, it is shown once
+        both = retrieve_snippets(idx, before, path="prompts.py", language="python", ingredients=("similar",),
+                                 similar=2)
+        assert both[0].text.count("def get_tool") == 1
+        monkeypatch.setattr("mochi_model.context.FOLLOW_LINES", 0)
+        alone = retrieve_snippets(idx, before, path="prompts.py", language="python", ingredients=("similar",),
+                                  similar=1)
+        assert "get_tool" not in alone[0].text
+    finally:
+        idx.close()
