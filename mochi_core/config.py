@@ -68,7 +68,7 @@ class CompletionSection:
     prefix_tokens: int = field(default=1024, metadata={"help": "Token budget for code before the cursor."})
     suffix_tokens: int = field(default=128, metadata={"help": "Token budget for code after the cursor (re-read on every keystroke: FIM puts it after the prefix)."})
     context_tokens: int = field(default=768, metadata={"help": "Token budget for retrieved project context."})
-    retrieval: list[str] = field(default_factory=lambda: ["imports", "definitions", "similar"], metadata={"help": "Retrieval ingredients: imports (what the file's imports name, resolved to project files), definitions (of identifiers near the cursor), similar (BM25 code chunks)."})
+    retrieval: list[str] = field(default_factory=lambda: ["imports", "definitions", "similar"], metadata={"help": "Retrieval ingredients: imports (what the file's imports name, resolved to project files), definitions (of identifiers near the cursor), similar (BM25 code chunks and the lines after them)."})
     temperature: float = field(default=0.0, metadata={"help": "0 = greedy."})
 
 
