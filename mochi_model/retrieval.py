@@ -36,6 +36,7 @@ from mochi_model.types import Snippet
 
 INGREDIENTS = ("imports", "definitions", "similar")
 FOLLOW_LINES = 6  # lines after a similar chunk shown with it (see :func:`similar_candidates`)
+_LEFTOVER = -1e9  # rank of pieces that only take budget nothing else wanted
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _FROM_IMPORT = re.compile(r"^[ \t]*from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^#\n]+)", re.MULTILINE)
 _IMPORT = re.compile(r"^[ \t]*import[ \t]+([\w.]+(?:[ \t]+as[ \t]+\w+)?(?:[ \t]*,[ \t]*[\w.]+(?:[ \t]+as[ \t]+\w+)?)*)",
@@ -55,6 +56,7 @@ class Candidate:
     kind: str  # definition | module | similar
     rank: float
     key: str  # de-duplication key
+    follows: str = ""  # key of the candidate this one continues (shown right after it, only with it)
 
 
 @dataclass(frozen=True)
@@ -227,9 +229,11 @@ def similar_candidates(index: Any, before: str, *, path: str, limit: int, exclud
                        names: Sequence[str], follow: Callable[[Any], str] | None = None) -> list[Candidate]:
     """BM25 chunks from other files sharing identifiers with the last lines, ranked just below the cursor.
 
-    ``follow(chunk)`` gives the lines after a chunk in its file: shown with it (RepoCoder's point —
-    what came *after* code like the cursor's is what the next line most likely repeats: the method
-    after a sibling class's ``__init__``, the statement after a similar call).
+    ``follow(chunk)`` gives the lines after a chunk in its file, a candidate of their own shown right
+    after the chunk (RepoCoder's point — what came *after* code like the cursor's is what the next
+    line most likely repeats: the method after a sibling class's ``__init__``). They rank below
+    everything else, so they only take budget nothing else wanted: as a part of the chunk they
+    pushed other snippets out and lost more exact matches than they won (docs/notes.md).
     """
     lines = before.splitlines()
     query = "\n".join(lines[-8:])
@@ -240,25 +244,28 @@ def similar_candidates(index: Any, before: str, *, path: str, limit: int, exclud
     picked = picked[:limit]
     starts = {(c.path, c.start_line) for c in picked}
     out = []
-    for c in picked:
-        text = c.text
+    for i, c in enumerate(picked):
+        key = f"{c.path}:{c.start_line}"
+        out.append(Candidate(path=c.path, text=c.text, kind="similar", rank=top - i, key=key))
         # not when the next chunk is shown itself (it would be there twice)
         shown_next = any((c.path, n) in starts for n in range(c.end_line + 1, c.end_line + FOLLOW_LINES + 1))
         after = follow(c).rstrip() if follow and not shown_next else ""
         if after.strip():
-            text = f"{text.rstrip()}\n{after}"
-        out.append(Candidate(path=c.path, text=text, kind="similar", rank=top - len(out),
-                             key=f"{c.path}:{c.start_line}"))
+            out.append(Candidate(path=c.path, text=after, kind="similar", rank=_LEFTOVER - i, key=key + ":after",
+                                 follows=key))
     return out
 
 
 def pack(candidates: Iterable[Candidate], budget: int, count: Callable[[str], int]) -> list[Snippet]:
-    """Most relevant first while they fit; merged per file; returned least relevant first."""
+    """Most relevant first while they fit; merged per file; returned least relevant first.
+
+    A candidate that ``follows`` another is taken only with it and joined right after its text.
+    """
     chosen: list[Candidate] = []
     seen: set[str] = set()
     used = 0
     for c in sorted(candidates, key=lambda c: -c.rank):
-        if c.key in seen or not c.text.strip():
+        if c.key in seen or not c.text.strip() or (c.follows and c.follows not in seen):
             continue
         n = count(c.text) + 4
         if used + n > budget:
@@ -266,11 +273,16 @@ def pack(candidates: Iterable[Candidate], budget: int, count: Callable[[str], in
         seen.add(c.key)
         chosen.append(c)
         used += n
-    merged: dict[str, list[Candidate]] = {}
+    tails = {c.follows: c for c in chosen if c.follows}
+    merged: dict[str, list[str]] = {}
+    kinds: dict[str, str] = {}
     for c in chosen:
-        merged.setdefault(c.path, []).append(c)
-    blocks = [Snippet(path=p, text="\n\n".join(c.text for c in items), kind=items[0].kind if items[0].kind != "module"
-                      else "definition") for p, items in merged.items()]
+        if c.follows:
+            continue
+        text = c.text if c.key not in tails else f"{c.text.rstrip()}\n{tails[c.key].text}"
+        merged.setdefault(c.path, []).append(text)
+        kinds.setdefault(c.path, "definition" if c.kind == "module" else c.kind)
+    blocks = [Snippet(path=p, text="\n\n".join(texts), kind=kinds[p]) for p, texts in merged.items()]
     return list(reversed(blocks))
 
 

@@ -6,7 +6,7 @@ from mochi_core.config import CompletionSection
 from mochi_index import ProjectIndex
 from mochi_model.context import build_fim_request, retrieve_snippets
 from mochi_model.data.local_index import LocalIndex
-from mochi_model.retrieval import enclosing_signatures, parse_imports
+from mochi_model.retrieval import Candidate, enclosing_signatures, pack, parse_imports
 
 FILES = {
     "pkg/__init__.py": "",
@@ -100,3 +100,18 @@ def test_a_similar_chunk_comes_with_the_lines_after_it(tmp_path, monkeypatch):
         assert "get_tool" not in alone[0].text
     finally:
         idx.close()
+
+
+def test_a_continuation_only_takes_budget_nothing_else_wanted():
+    def words(text: str) -> int:
+        return len(text.split())
+
+    a = Candidate(path="a.py", text="def make_tools(): pass", kind="similar", rank=10, key="a.py:1")
+    tail = Candidate(path="a.py", text="def get_tool(name): pass", kind="similar", rank=-1e9, key="a.py:1:after",
+                     follows="a.py:1")
+    b = Candidate(path="b.py", text="x = registry()", kind="definition", rank=5, key="b.py:x")
+    tight = pack([tail, b, a], budget=18, count=words)  # a (7) + b (6) fit, the tail (7) does not
+    assert [(s.path, s.text) for s in tight] == [("b.py", "x = registry()"), ("a.py", "def make_tools(): pass")]
+    roomy = pack([tail, b, a], budget=100, count=words)
+    assert roomy[-1].text == "def make_tools(): pass\ndef get_tool(name): pass"
+    assert pack([tail], budget=100, count=words) == []  # never without the chunk it continues
