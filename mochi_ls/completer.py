@@ -101,7 +101,7 @@ class Completer:
         recent: list[Snippet] = self.recent.snippets(inp.uri, self.text_of)
         out = complete_document(engine, inp.text, inp.offset, path=inp.path, language=inp.language,
                                 index=self.index.index_for(inp.uri), config=self.config().completion, recent=recent,
-                                cancel=cancel)
+                                cancel=cancel, started=inp.t0)
         result = out.completion
         if cancel.cancelled or result.finish_reason == "cancelled":
             return self._cancelled(cpu0)

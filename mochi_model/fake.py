@@ -27,6 +27,7 @@ class FakeCall:
     multiline: bool | None = None
     stop: list[str] = field(default_factory=list)
     finish_reason: str = ""
+    time_budget_s: float | None = None
 
 
 class FakeEngine:
@@ -100,7 +101,8 @@ class FakeEngine:
                      time_budget_s: float | None = None, path: str = "", language: str = "",
                      on_token: OnToken | None = None) -> Completion:
         call = FakeCall("fim", prefix=prefix, suffix=suffix, snippets=list(context_snippets),
-                        max_tokens=max_tokens, temperature=temperature, multiline=multiline, stop=list(stop))
+                        max_tokens=max_tokens, temperature=temperature, multiline=multiline, stop=list(stop),
+                        time_budget_s=time_budget_s)
         with self._lock:
             self.calls.append(call)
         text = self._text_for(prefix, suffix)

@@ -17,6 +17,7 @@ The steps, each decided here once:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,8 @@ from mochi_model.postprocess import decide_multiline
 from mochi_model.types import CancelToken, Completion, Engine, Snippet
 
 MAX_DOCUMENT_CHARS = 2_000_000  # larger documents get no completions (and no slow slicing)
+#: With ``started``, the engine keeps at least this share of the time budget whatever came before.
+MIN_ENGINE_SHARE = 0.5
 _UNSET: Any = object()
 
 
@@ -95,6 +98,7 @@ def complete_document(
     max_tokens: int | None = None,
     time_budget_s: float | None = _UNSET,
     max_lines: int | None = None,
+    started: float | None = None,
 ) -> PipelineResult:
     """Complete ``text`` at ``offset`` exactly as an editor user of this configuration would see it.
 
@@ -114,6 +118,11 @@ def complete_document(
             tool timeout).
         max_lines: stop decoding after this many lines. Only the eval uses it (``1`` for next-line
             holes): decoding is greedy, so the first line is the first line of what users see.
+        started: ``time.perf_counter()`` when the user asked (the LSP: the request's arrival, before
+            its debounce). The time budget then covers what the user waits for before decoding too
+            (debounce, retrieval, prompt assembly), not only the engine's part; a wait for the
+            engine lock still does not count (the engine's clock starts when its turn comes), and
+            the engine always keeps :data:`MIN_ENGINE_SHARE` of the budget.
 
     Raises:
         DocumentRejected: binary or too-large document.
@@ -128,6 +137,9 @@ def complete_document(
     request.multiline = multiline
     if time_budget_s is _UNSET:
         time_budget_s = cfg.time_budget_ms / 1000 if cfg.time_budget_ms else None
+    if time_budget_s and started is not None:
+        spent = max(0.0, time.perf_counter() - started)
+        time_budget_s = max(time_budget_s - spent, time_budget_s * MIN_ENGINE_SHARE)
     stop = ("\n",) if max_lines == 1 else ()
     result = engine.complete_fim(request.prefix, request.suffix, request.snippets,
                                  max_tokens=max_tokens or cfg.max_tokens, stop=stop,

@@ -8,6 +8,7 @@ are exact and nothing depends on the machine's speed.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -319,3 +320,21 @@ def test_the_fixed_cost_of_a_pass_counts_when_sizing_chunks():
     assert gen._pass_s == 1.0
     # A pass costs more than the target before a single token is added: the floor applies.
     assert gen._chunk_size(256, gen.prefill_chunk_s) == gen.min_chunk
+
+
+def test_the_pipeline_budget_counts_from_when_the_user_asked():
+    """With ``started`` (the LSP's request arrival) debounce and retrieval are paid from the same budget."""
+    from mochi_core.config import CompletionSection
+    from mochi_model.fake import FakeEngine
+    from mochi_model.pipeline import MIN_ENGINE_SHARE, complete_document
+
+    engine = FakeEngine("1")
+    cfg = CompletionSection(time_budget_ms=2000)
+    complete_document(engine, "a = ", 4, config=cfg, started=time.perf_counter() - 0.5)
+    assert 1.4 < engine.calls[-1].time_budget_s <= 1.5
+    complete_document(engine, "a = ", 4, config=cfg, started=time.perf_counter() - 30.0)  # e.g. the model loaded
+    assert engine.calls[-1].time_budget_s == pytest.approx(2.0 * MIN_ENGINE_SHARE)
+    complete_document(engine, "a = ", 4, config=cfg)  # no request clock: the whole budget is the engine's
+    assert engine.calls[-1].time_budget_s == 2.0
+    complete_document(engine, "a = ", 4, config=cfg, time_budget_s=None, started=time.perf_counter() - 0.5)
+    assert engine.calls[-1].time_budget_s is None  # no budget stays no budget (eval)
