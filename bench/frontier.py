@@ -4,8 +4,8 @@ Each ``--point`` joins two measurements of one model that the other benches alre
 machine: exact match from a ``mochi eval`` summary (``eval.json``, or a ``bench/eval_bench.py``
 result: a row name and a hole set) and pause-to-suggestion latency from a ``bench/lsp_bench.py``
 result (quiet phase, and the CPU-hog phase when it ran). The default preset should be the most
-accurate point whose p50 over all pauses meets ``--target-ms``; when none does, the table says so and
-names the fastest point instead.
+accurate point whose p50 over all pauses meets ``--target-ms``; when none does, the most accurate
+point that still answers 90 % of the quiet pauses within 2 s (else the fastest), and the table says so.
 
     python bench/frontier.py \\
       --point "0.5B Q4_K_M" EVAL.json base LSP_05B.json \\
@@ -19,10 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
+#: When no point meets the p50 target: the share of quiet pauses a point must answer within 2 s.
+USABLE_SHARE = 0.9
 
 
 def em_of(summary: dict[str, Any], row: str, hole_set: str) -> dict[str, Any]:
@@ -59,8 +62,14 @@ def choose(points: list[dict[str, Any]], target_ms: float) -> dict[str, Any]:
     if meeting:
         best = max(meeting, key=lambda p: p["accuracy"]["em"])
         return {"choice": best["label"], "why": f"most accurate point with p50 <= {target_ms:.0f} ms"}
+    usable = [p for p in points if p["latency"]["quiet"]["all"]["within_2s"] >= USABLE_SHARE]
+    if usable:
+        best = max(usable, key=lambda p: p["accuracy"]["em"])
+        return {"choice": best["label"], "why": f"no point meets p50 <= {target_ms:.0f} ms here; the most accurate "
+                f"with >= {100 * USABLE_SHARE:.0f} % of quiet pauses answered within 2 s"}
     fastest = min(points, key=lambda p: p["latency"]["quiet"]["all"]["p50_ms"])
-    return {"choice": fastest["label"], "why": f"no point meets p50 <= {target_ms:.0f} ms here; the fastest one"}
+    return {"choice": fastest["label"], "why": f"no point meets p50 <= {target_ms:.0f} ms or answers "
+            f"{100 * USABLE_SHARE:.0f} % of pauses within 2 s here; the fastest one"}
 
 
 def table(points: list[dict[str, Any]], hole_set: str) -> str:
@@ -120,7 +129,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     png = args.out.with_suffix(".png")
     plot(points, args.target_ms, png)
-    args.out.write_text(json.dumps({"set": args.set, "target_ms": args.target_ms, "points": points,
+    args.out.write_text(json.dumps({"command": "python bench/frontier.py " + " ".join(sys.argv[1:]), "set": args.set, "target_ms": args.target_ms, "points": points,
                                     "decision": decision, "table": text}, indent=1, default=lambda o: None
                                    if isinstance(o, float) and math.isnan(o) else o))
     print(f"wrote {args.out} and {png}")
