@@ -51,7 +51,7 @@ def main() -> None:
     ap.add_argument("--name", default="")
     args = ap.parse_args()
 
-    import mochi_model.context as context_mod
+    import mochi_model.retrieval as retrieval_mod
     from mochi_core.config import load_config
     from mochi_model.eval.categories import categorize, cross_file_names, definitions_by_name
     from mochi_model.eval.metrics import edit_similarity, normalize
@@ -72,13 +72,13 @@ def main() -> None:
     everything = list(cfg.completion.retrieval)
     variants = [("all", everything)] + [(f"-{x}", [y for y in everything if y != x])
                                         for x in args.ablate.split(",") if x]
-    if "similar" in everything and context_mod.FOLLOW_LINES:
+    if "similar" in everything and retrieval_mod.FOLLOW_LINES:
         variants.append(("-follow", everything))
     variants.append(("none", []))
-    follow = context_mod.FOLLOW_LINES
+    follow = retrieval_mod.FOLLOW_LINES
     rows = []
     for name, ingredients in variants:
-        context_mod.FOLLOW_LINES = 0 if name == "-follow" else follow
+        retrieval_mod.FOLLOW_LINES = 0 if name == "-follow" else follow
         budgets = copy.deepcopy(cfg.completion)
         budgets.retrieval = ingredients
         covered = {c: 0 for c in set(cats)}

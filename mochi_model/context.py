@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from mochi_core.config import CompletionSection
 from mochi_index.languages import language_for_path
 from mochi_model.retrieval import (
-    FOLLOW_LINES,
     INGREDIENTS,
     definition_candidates,
     identifiers_in_use,
@@ -121,7 +120,7 @@ def retrieve_snippets(
         classes = {c.key.split(":", 1)[1] for c in candidates if c.kind == "definition"}
         candidates += similar_candidates(
             index, before, path=path, limit=similar, exclude=classes, names=identifiers_in_use(before),
-            follow=lambda c: _file_lines(index, c.path, c.end_line + 1, c.end_line + FOLLOW_LINES) or "")
+            read_lines=lambda path, start, end: _file_lines(index, path, start, end))
     return pack(candidates, budget, count)
 
 

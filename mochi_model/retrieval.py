@@ -226,11 +226,12 @@ def definition_candidates(index: Any, before: str, *, path: str, view: Callable[
 
 
 def similar_candidates(index: Any, before: str, *, path: str, limit: int, exclude: set[str],
-                       names: Sequence[str], follow: Callable[[Any], str] | None = None) -> list[Candidate]:
+                       names: Sequence[str], read_lines: Callable[[str, int, int], str | None] | None = None
+                       ) -> list[Candidate]:
     """BM25 chunks from other files sharing identifiers with the last lines, ranked just below the cursor.
 
-    ``follow(chunk)`` gives the lines after a chunk in its file, a candidate of their own shown right
-    after the chunk (RepoCoder's point — what came *after* code like the cursor's is what the next
+    ``read_lines(path, start, end)`` (1-based, inclusive) gives the :data:`FOLLOW_LINES` lines after
+    a chunk in its file, a candidate of their own shown right after the chunk (RepoCoder's point — what came *after* code like the cursor's is what the next
     line most likely repeats: the method after a sibling class's ``__init__``). They rank below
     everything else, so they only take budget nothing else wanted: as a part of the chunk they
     pushed other snippets out and lost more exact matches than they won (docs/notes.md).
@@ -240,16 +241,16 @@ def similar_candidates(index: Any, before: str, *, path: str, limit: int, exclud
     chunks = index.similar_chunks(query, limit=limit + 2, exclude_path=path or None)
     # below what the last three lines mention, above everything older
     top = len(before) - len("\n".join(lines[-3:])) - 1
-    picked = [c for c in chunks if not (c.symbol and (c.symbol.split(".")[0] in exclude or c.symbol in names))]
-    picked = picked[:limit]
+    picked = [c for c in chunks if not (c.symbol and (c.symbol.split(".")[0] in exclude or c.symbol in names))][:limit]
     starts = {(c.path, c.start_line) for c in picked}
+    n = FOLLOW_LINES if read_lines else 0
     out = []
     for i, c in enumerate(picked):
         key = f"{c.path}:{c.start_line}"
         out.append(Candidate(path=c.path, text=c.text, kind="similar", rank=top - i, key=key))
         # not when the next chunk is shown itself (it would be there twice)
-        shown_next = any((c.path, n) in starts for n in range(c.end_line + 1, c.end_line + FOLLOW_LINES + 1))
-        after = follow(c).rstrip() if follow and not shown_next else ""
+        shown_next = any((c.path, k) in starts for k in range(c.end_line + 1, c.end_line + n + 1))
+        after = (read_lines(c.path, c.end_line + 1, c.end_line + n) or "").rstrip() if n and not shown_next else ""
         if after.strip():
             out.append(Candidate(path=c.path, text=after, kind="similar", rank=_LEFTOVER - i, key=key + ":after",
                                  follows=key))

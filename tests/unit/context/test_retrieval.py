@@ -94,7 +94,7 @@ def test_a_similar_chunk_comes_with_the_lines_after_it(tmp_path, monkeypatch):
         both = retrieve_snippets(idx, before, path="prompts.py", language="python", ingredients=("similar",),
                                  similar=2)
         assert both[0].text.count("def get_tool") == 1
-        monkeypatch.setattr("mochi_model.context.FOLLOW_LINES", 0)
+        monkeypatch.setattr("mochi_model.retrieval.FOLLOW_LINES", 0)
         alone = retrieve_snippets(idx, before, path="prompts.py", language="python", ingredients=("similar",),
                                   similar=1)
         assert "get_tool" not in alone[0].text
