@@ -190,6 +190,26 @@ class Server:
     client: LanguageClient
     pid: int
     messages: list[str] = field(default_factory=list)
+    # (arrival time, mochi/status params) of each status notification that carried request timings
+    timings: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+
+
+#: Parts of a request's time the server reports (mochi/status "timings"), summarised per phase.
+SERVER_PARTS = ("before_engine_ms", "wait_ms", "fit_ms", "prefill_ms", "decode_ms", "engine_ms",
+                "prompt_tokens", "cached_tokens", "completion_tokens", "prompt_fit")
+
+
+def _plain(obj: Any) -> Any:
+    """pygls hands custom notifications over as attribute objects: back to dicts and lists."""
+    if hasattr(obj, "_asdict"):
+        obj = obj._asdict()
+    elif hasattr(obj, "__dict__") and not isinstance(obj, type):
+        obj = vars(obj)
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    return obj
 
 
 async def _drain(stream: Any, sink: Path | None) -> None:
@@ -208,7 +228,14 @@ async def start_server(root: Path, cmd: list[str], options: dict[str, Any], *, e
                        stderr_to: Path | None = None) -> Server:
     client = LanguageClient("mochi-bench", "1")
     messages: list[str] = []
-    client.feature("mochi/status")(lambda *a: None)
+    timings: list[tuple[float, dict[str, Any]]] = []
+
+    def on_status(ls: Any, params: Any) -> None:
+        got = _plain(params)
+        if isinstance(got, dict) and got.get("timings"):
+            timings.append((time.perf_counter(), {**got["timings"], "budget_cut": got.get("budget_cut", False)}))
+
+    client.feature("mochi/status")(on_status)
     client.feature(types.WINDOW_LOG_MESSAGE)(lambda ls, p: messages.append(p.message))
     client.feature(types.WINDOW_SHOW_MESSAGE)(lambda ls, p: messages.append(p.message))
     await client.start_io(*cmd, env={**os.environ, **(env or {})})
@@ -220,7 +247,8 @@ async def start_server(root: Path, cmd: list[str], options: dict[str, Any], *, e
         capabilities=caps, root_uri=root.as_uri(), initialization_options=options,
         workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name=root.name)]))
     client.initialized(types.InitializedParams())
-    return Server(client=client, pid=client._server.pid, messages=messages)  # type: ignore[union-attr]
+    return Server(client=client, pid=client._server.pid, messages=messages,  # type: ignore[union-attr]
+                  timings=timings)
 
 
 async def status(client: LanguageClient) -> dict[str, Any]:
@@ -327,16 +355,23 @@ async def run_phase(server: Server, root: Path, sites: list[Site], segs: list[Se
             ed.key(site.file, site.line, col_of[seg.site], ch)
             col_of[seg.site] += 1
             t_next += args.interval
+        t_key = ed.pending[2] if ed.pending is not None else 0.0
         got = await ed.pause(args.pause_timeout_s)
         got.update(kind=seg.kind, site=seg.site, file=site.file, line=site.line, typed=seg.chars)
+        # the server's account of the answer (mochi/status, sent just before it): the last since the key
+        told = [t for at, t in server.timings if at >= t_key]
+        if told:
+            got["server"] = told[-1]
         pauses.append(got)
         last_of_site = n + 1 == len(segs) or segs[n + 1].site != seg.site
         if last_of_site:  # the person finishes the line (no request) and moves on
             col = col_of[seg.site]
             ed.edit(site.file, site.line, col, col, site.text[col:])
         if args.verbose:
+            sv = got.get("server", {})
+            parts = " ".join(f"{k.removesuffix('_ms')} {sv[k]:.0f}" for k in SERVER_PARTS if k in sv)
             print(f"    {phase} {seg.kind:8} {site.file}:{site.line + 1} {got['latency_ms']:7.0f} ms "
-                  f"{got['text'][:40]!r}", flush=True)
+                  f"{got['text'][:40]!r} [{parts}]", flush=True)
     st1, cpu1, load1 = await status(client), proc_cpu_s(server.pid), load_avg()
     ed.close_all()
     out: dict[str, Any] = {"phase": phase, "load_before": load0, "load_after": load1,
@@ -360,6 +395,9 @@ async def run_phase(server: Server, root: Path, sites: list[Site], segs: list[Se
             "share_suggested_within_2s": (sum(1 for p in shown if p["latency_ms"] <= WITHIN_S * 1000) / len(ps)
                                           if ps else float("nan")),
             "p50_ms_suggested": pct([p["latency_ms"] for p in shown], 0.50),
+            # medians of the server's timings (mochi/status) over the pauses that generated
+            "server_p50": {part: pct([p["server"][part] for p in ps if "server" in p], 0.50)
+                           for part in SERVER_PARTS},
         }
     out["pauses_detail"] = [{k: (round(v, 1) if isinstance(v, float) else v) for k, v in p.items()} for p in pauses]
     return out

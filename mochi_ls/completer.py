@@ -45,6 +45,7 @@ class Suggestion:
     cached: bool = False
     finish_reason: str = ""
     typed: str = ""  # for cache hits: characters typed since the suggestion was made
+    timings: dict[str, float | int | str] = field(default_factory=dict)  # generated ones: PipelineResult.timings
 
 
 @dataclass
@@ -56,6 +57,7 @@ class CompleterStats:
     cancelled_cpu_s: float = 0.0  # thread CPU time spent on generations that were cancelled
     errors: int = 0
     last_latency_ms: float = 0.0
+    last_timings: dict[str, float | int | str] = field(default_factory=dict)  # of the latest generation
 
 
 class Completer:
@@ -107,6 +109,7 @@ class Completer:
             return self._cancelled(cpu0)
         latency = (time.perf_counter() - inp.t0) * 1000
         self.stats.last_latency_ms = latency
+        self.stats.last_timings = {**out.timings(), "latency_ms": round(latency, 1)}
         text = out.text
         if not text.strip():
             self.stats.empty += 1
@@ -118,7 +121,8 @@ class Completer:
         self.usage.shown(id=sid, path=inp.path, language=inp.language, prefix=prefix, suffix=suffix, text=text,
                          latency_ms=latency, model=getattr(engine, "model_id", ""))
         self._last_shown[inp.uri] = sid
-        return Suggestion(id=sid, text=text, latency_ms=latency, finish_reason=result.finish_reason)
+        return Suggestion(id=sid, text=text, latency_ms=latency, finish_reason=result.finish_reason,
+                          timings=self.stats.last_timings)
 
     def warm(self, inp: CompletionInput, cancel: CancelToken) -> str:
         """Prefill the prompt a request at ``inp`` would build (the cursor jumped here); returns the state.
@@ -130,12 +134,15 @@ class Completer:
         warm = getattr(engine, "warm", None)  # not part of the Engine protocol: fakes and remote engines lack it
         if engine is None or warm is None or document_problem(inp.text):
             return "unsupported"
+        budget_ms = self.config().completion.time_budget_ms
+        budget_s = budget_ms / 1000 if budget_ms else None
         req = prepare_request(engine, inp.text, inp.offset, path=inp.path, language=inp.language,
                               index=self.index.index, config=self.config().completion,
-                              recent=self.recent.snippets(inp.uri, self.text_of))
+                              recent=self.recent.snippets(inp.uri, self.text_of), time_budget_s=budget_s)
         if cancel.cancelled:
             return "preempted"
-        return warm(req.prefix, req.suffix, req.snippets, path=req.path, language=req.language, cancel=cancel).state
+        return warm(req.prefix, req.suffix, req.snippets, path=req.path, language=req.language, cancel=cancel,
+                    time_budget_s=budget_s).state
 
     def _wait_for_engine(self, cancel: CancelToken) -> Engine | None:
         """The engine; while it loads, the request waits (answered once it is ready) unless superseded."""

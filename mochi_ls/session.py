@@ -245,8 +245,8 @@ class Session:
             return None
         if not self.language_enabled(inp.language):
             return None
-        if self._warm_token is not None:
-            self._warm_token.cancel()  # a real request wins over any warm-up
+        # A warm-up keeps going through this request's debounce and retrieval: the engine pre-empts
+        # it within one chunk once the request is ready to run (Engine.warm); it is retired below.
         ticket = self.gate.open(inp.uri)
         try:
             hit = self.completer.lookup(inp)
@@ -259,7 +259,11 @@ class Session:
                 return None
             loop = asyncio.get_running_loop()
             expired_before = _engine_expired(self.engine.get())
-            sug = await loop.run_in_executor(self.gen_pool, self.completer.generate, inp, ticket.token)
+            try:
+                sug = await loop.run_in_executor(self.gen_pool, self.completer.generate, inp, ticket.token)
+            finally:
+                if self._warm_token is not None:
+                    self._warm_token.cancel()  # a warm-up not yet run is stale now: it must not trim the cache
             if ticket.cancelled:
                 return None
             self._note_budget(sug, _engine_expired(self.engine.get()) > expired_before, inp)
@@ -277,7 +281,8 @@ class Session:
         self.budget.note(hit, latency)
         if sug is None and not hit:
             return
-        data: dict[str, Any] = {"state": "ready", "latency_ms": round(latency, 1), "budget_cut": bool(hit)}
+        data: dict[str, Any] = {"state": "ready", "latency_ms": round(latency, 1), "budget_cut": bool(hit),
+                                "timings": sug.timings if sug is not None else dict(self.completer.stats.last_timings)}
         if hit:
             data["budget"] = self.budget.as_dict(self.config.completion.time_budget_ms)
         self.notifier.status(data)
@@ -321,7 +326,7 @@ class Session:
             "requests": g.opened, "superseded": g.superseded, "cancelled": g.cancelled, "debounced": g.debounced,
             "generated": s.generated, "cache_hits": s.cache_hits, "empty": s.empty,
             "cancelled_generations": s.cancelled, "cancelled_cpu_s": round(s.cancelled_cpu_s, 4),
-            "last_latency_ms": round(s.last_latency_ms, 2),
+            "last_latency_ms": round(s.last_latency_ms, 2), "last_timings": dict(s.last_timings),
             "budget": {**self.budget.as_dict(self.config.completion.time_budget_ms),
                        # prompts shrunk to fit the budget (a slow or busy CPU), see mochi_model.prompt_fit
                        "trimmed": _engine_stat(self.engine.get(), "trimmed")},

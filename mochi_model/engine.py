@@ -34,7 +34,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from mochi_model.adapters.stack import AdapterStack
 from mochi_model.backends.base import Backend, GenerationRequest, GenerationResult
@@ -55,6 +55,8 @@ _CALIBRATION_TEXT = (
     "            out.append(right[j]); j += 1\n"
     "    return out + left[i:] + right[j:]\n"
 )
+#: Least share of its time budget a request keeps after waiting for a warm-up's chunk to finish.
+WARM_WAIT_FLOOR = 0.5
 _CHAT_STOPS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end|>", "</s>")
 
 
@@ -118,6 +120,7 @@ class InferenceEngine:
         self._gen = Generator(backend) if backend.supports_tokens else None
         self._lock = threading.Lock()
         self._waiting = 0  # real requests waiting for the lock: a warm-up yields to them
+        self._warming = False  # a warm-up holds the lock (a request waiting for it pays the wait)
         self._waiting_lock = threading.Lock()
         self.budget_stats = BudgetStats()
         self.adapter_stack: AdapterStack | None = None
@@ -223,17 +226,34 @@ class InferenceEngine:
 
     def _run(self, prompt: str, req: GenerationRequest,
              weights: Mapping[str, float] | Sequence[float] | None,
-             fit: Callable[[list[int]], list[int]] | None = None) -> GenerationResult | None:
+             fit: Callable[[list[int]], list[int]] | None = None) -> tuple[GenerationResult | None, float]:
+        """The result (None when cancelled while waiting) and the milliseconds waited for the turn.
+
+        The time budget starts once this request's turn has come (encoding and prompt fit count): a
+        wait behind another request does not count. A wait for a warm-up's last chunk does (down to
+        :data:`WARM_WAIT_FLOOR` of the budget): the warm-up was the server's choice, and it prefilled
+        this request's own prompt, so the time is the request's prefill anyway.
+        """
+        now = self._gen._now if self._gen is not None else time.perf_counter  # the generator's clock
+        t = now()
+        behind_warm_up = self._warming
         if not self._acquire(req.cancel):
-            return None
-        # The time budget starts inside the generator, now that this request's turn has come.
+            return None, (now() - t) * 1000
+        t_turn = now()
+        wait_ms = (t_turn - t) * 1000
+        budget = req.time_budget_s
         try:
             if weights is not None:
                 self._apply_weights(weights)
             if self._gen is None:
-                return self.backend.generate_text(prompt, req)
+                return self.backend.generate_text(prompt, req), wait_ms
             ids = self.backend.encode(prompt)
-            return self._gen.generate(fit(ids) if fit is not None else ids, req)
+            if fit is not None:
+                ids = fit(ids)
+            if budget is not None:  # what the turn spent before decoding (encoding, fit) counts too
+                counted = (now() - t_turn) + (wait_ms / 1000 if behind_warm_up else 0.0)
+                req = replace(req, time_budget_s=max(budget - counted, budget * WARM_WAIT_FLOOR))
+            return self._gen.generate(ids, req), wait_ms
         finally:
             self._lock.release()
 
@@ -288,14 +308,20 @@ class InferenceEngine:
                                 stop_ids=self._stop_ids(self.fim.stop_tokens if self.fim else _CHAT_STOPS),
                                 reuse_cache=self.reuse_kv)
         chosen: list[int] = []
+        fit_ms = [0.0]
 
         def fit(ids: list[int]) -> list[int]:
-            return self._fit_ids(ids, time_budget_s, (prefix, suffix, context_snippets), path=path,
-                                 language=language, chosen=chosen)
+            t = time.perf_counter()
+            try:
+                return self._fit_ids(ids, time_budget_s, (prefix, suffix, context_snippets), path=path,
+                                     language=language, chosen=chosen)
+            finally:
+                fit_ms[0] = (time.perf_counter() - t) * 1000
 
-        res = self._run(prompt, req, adapter_weights, fit)
+        res, wait_ms = self._run(prompt, req, adapter_weights, fit)
         if res is None:
-            return Completion(text="", finish_reason="cancelled", total_ms=(time.perf_counter() - t0) * 1000)
+            return Completion(text="", finish_reason="cancelled", total_ms=(time.perf_counter() - t0) * 1000,
+                              extra={"wait_ms": wait_ms})
         level = chosen[-1] if chosen else 0
         self.budget_stats.last_fit = level
         if level:
@@ -307,12 +333,23 @@ class InferenceEngine:
         if budget_cut:
             self.budget_stats.record(bool(text.strip()), res.prefill_ms + res.decode_ms, len(res.token_ids))
         return self._completion(res, text, t0, raw=res.text, multiline=ml, budget_cut=budget_cut,
-                                fim_format=self.fim.name if self.fim else "prefix-only", prompt_fit=level)
+                                fim_format=self.fim.name if self.fim else "prefix-only", prompt_fit=level,
+                                wait_ms=wait_ms, fit_ms=fit_ms[0])
 
     def _fim_prompt(self, prefix: str, suffix: str, context_snippets: Sequence[Snippet], *, path: str,
                     language: str) -> str:
         return build_prompt(self.fim, prefix, suffix, context_snippets, path=path, language=language,
                             context_format=self.context_format, repo_name=self.repo_name)
+
+    def prefill_capacity(self, time_budget_s: float) -> int | None:
+        """Uncached prompt tokens a request with ``time_budget_s`` may prefill at this machine's measured
+        speed (:mod:`mochi_model.prompt_fit`'s rule); None before a prefill was measured."""
+        gen = self._gen
+        per = gen.prefill_seconds(gen.prefill_chunk) if gen is not None else None
+        if gen is None or not per:
+            return None
+        tokens = allowed_prefill_s(time_budget_s, gen.step_seconds) / (per / gen.prefill_chunk)
+        return max(ALWAYS_FITS, int(tokens))
 
     def calibrate(self) -> bool:
         """Measure this machine's prefill and decoding speed once (about a 64-token prefill), so the
@@ -326,14 +363,18 @@ class InferenceEngine:
         return True
 
     def warm(self, prefix: str, suffix: str = "", context_snippets: Sequence[Snippet] = (), *, path: str = "",
-             language: str = "", cancel: CancelToken | None = None) -> WarmResult:
+             language: str = "", cancel: CancelToken | None = None,
+             time_budget_s: float | None = None) -> WarmResult:
         """Prefill the prompt ``complete_fim`` would build for these pieces, at low priority.
 
         Call it (off the event loop) when the cursor moved to a new place and no request runs: it
         returns ``busy`` at once when a request is running or waiting, and stops (``preempted``)
         within one :attr:`Generator.warm_chunk` as soon as a real request arrives or ``cancel`` is
-        set. What it prefilled stays in the KV cache for the next request. A model error drops the
-        cache and propagates, as it does for a request.
+        set. What it prefilled stays in the KV cache for the next request. With ``time_budget_s``
+        (the requests' budget) it warms the prompt level a request with that budget would run
+        (:mod:`mochi_model.prompt_fit`), so on a slow CPU the request finds its own, smaller prompt
+        cached rather than the front of one too big to finish. A model error drops the cache and
+        propagates, as it does for a request.
         """
         t0 = time.perf_counter()
         if self._gen is None:
@@ -343,18 +384,25 @@ class InferenceEngine:
         prompt = self._fim_prompt(prefix, suffix, context_snippets, path=path, language=language)
         if self._waiting or not self._lock.acquire(blocking=False):
             return WarmResult(state="busy")
+        self._warming = True
         try:
             if self._waiting:
                 return WarmResult(state="busy")
             ids = self.backend.encode(prompt)
+            chosen: list[int] = []
+            if time_budget_s is not None:
+                ids = self._fit_ids(ids, time_budget_s, (prefix, suffix, context_snippets), path=path,
+                                    language=language, chosen=chosen)
 
             def stop() -> bool:
                 return self._waiting > 0 or (cancel is not None and cancel.cancelled)
 
             res = self._gen.warm(ids, stop=stop, reuse=self.reuse_kv)
         finally:
+            self._warming = False
             self._lock.release()
         res.ms = (time.perf_counter() - t0) * 1000
+        res.prompt_fit = chosen[-1] if chosen else 0
         return res
 
     def generate(self, prompt: str, *, max_tokens: int = 256, stop: Sequence[str] = (), temperature: float = 0.0,
@@ -370,10 +418,11 @@ class InferenceEngine:
         req = GenerationRequest(max_tokens=max_tokens, stop=tuple(stop), temperature=temperature, cancel=cancel,
                                 time_budget_s=time_budget_s, on_token=on_token,
                                 stop_ids=self._stop_ids(_CHAT_STOPS), reuse_cache=self.reuse_kv)
-        res = self._run(text_in, req, None)
+        res, wait_ms = self._run(text_in, req, None)
         if res is None:
-            return Completion(text="", finish_reason="cancelled", total_ms=(time.perf_counter() - t0) * 1000)
-        return self._completion(res, res.text, t0, raw=res.text)
+            return Completion(text="", finish_reason="cancelled", total_ms=(time.perf_counter() - t0) * 1000,
+                              extra={"wait_ms": wait_ms})
+        return self._completion(res, res.text, t0, raw=res.text, wait_ms=wait_ms)
 
     def complete(self, instruction: str, input_code: str = "", *, max_tokens: int = 256,
                  temperature: float = 0.0, **kw: object) -> Completion:

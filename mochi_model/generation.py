@@ -121,6 +121,7 @@ class WarmResult:
     cached_tokens: int = 0  # already in the cache before the warm-up
     prefilled_tokens: int = 0  # added by the warm-up
     ms: float = 0.0
+    prompt_fit: int = 0  # the prompt level warmed (see mochi_model.prompt_fit; 0 = the full prompt)
 
 
 class Generator:
@@ -143,6 +144,9 @@ class Generator:
     min_chunk: int = 32
     #: Most prompt tokens per pass of a warm-up, and its target seconds: smaller, because a real
     #: request waits at most one of them.
+    #: A decoding pass is only started when this many times its estimated length still ends before
+    #: the deadline (the estimate is a running mean; measured under a CPU hog, passes took 0.1-0.25 s).
+    pass_slack: float = 1.5
     warm_chunk: int = 128
     warm_chunk_s: float = 0.2
     #: Most draft tokens checked per pass by prompt lookup (greedy only; 0 = off).
@@ -222,6 +226,10 @@ class Generator:
         passes = -(-max(0, n) // self.prefill_chunk)
         return max(0, n) * self._token_s + passes * (self._pass_s or 0.0)
 
+    def pass_seconds(self, n: int = 1) -> float:
+        """Estimated seconds of a decoding pass over ``n`` tokens (0 before anything was measured)."""
+        return (self._pass_s or 0.0) + max(0, n - 1) * (self._token_s or 0.0)
+
     @property
     def step_seconds(self) -> float | None:
         """Measured seconds of one decoding step (None before one ran)."""
@@ -268,6 +276,8 @@ class Generator:
         t0 = self._now()
         if len(ids) < 2:
             return WarmResult(state="done", prompt_tokens=len(ids))
+        if stop is not None and stop():  # before the cache is trimmed to this prompt: a stale warm-up
+            return WarmResult(state="preempted", prompt_tokens=len(ids))  # must not cost the next request
         try:
             cache, cached = self._prepare(ids, reuse)
             pos = cached
@@ -295,6 +305,11 @@ class Generator:
 
         def over_budget() -> bool:
             return deadline is not None and self._now() > deadline
+
+        def overruns(n: int) -> bool:
+            """Would a decoding pass over ``n`` tokens, started now, end past the deadline? (with
+            :attr:`pass_slack` for the jitter of a busy CPU: under a CPU hog passes vary 2x)"""
+            return deadline is not None and self._now() + self.pass_slack * self.pass_seconds(n) > deadline
 
         def interrupted() -> str | None:
             if req.cancel is not None and req.cancel.cancelled:
@@ -358,11 +373,15 @@ class Generator:
             if verified:
                 logits = verified.pop(0)
                 continue
-            if over_budget():
+            # Predictive: a pass expected to end past the deadline is not started (under a CPU hog a
+            # pass takes ~0.1-0.3 s, and the one in flight at the deadline was the whole overshoot).
+            if overruns(1):
                 reason = "time"
                 break
             room = req.max_tokens - len(out) - 1  # the pass also yields the token after the draft
             draft = lookup_draft(ids + out, min(draft_k, room)) if draft_k and room > 0 else []
+            if draft and overruns(1 + len(draft)):
+                draft = []  # a wider pass would end past the deadline; one more token still fits
             t_pass = self._now()
             if not draft:
                 logits = be.step(tok, cache)

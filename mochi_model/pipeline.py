@@ -47,10 +47,27 @@ class PipelineResult:
     multiline: bool
     request: FimRequest  # prefix/suffix windows and retrieved snippets, as sent to the engine
     completion: Completion
+    before_engine_ms: float = 0.0  # from ``started`` (the user's request) to the engine call
 
     @property
     def snippets(self) -> list[Snippet]:
         return self.request.snippets
+
+    def timings(self) -> dict[str, float | int | str]:
+        """Where the request's time went, llama.vim-style (the LSP sends it in ``mochi/status``)."""
+        c = self.completion
+
+        def num(key: str) -> float:
+            v = c.extra.get(key, 0)
+            return float(v) if isinstance(v, int | float) else 0.0
+
+        return {"before_engine_ms": round(self.before_engine_ms, 1), "wait_ms": round(num("wait_ms"), 1),
+                "fit_ms": round(num("fit_ms"), 1), "prefill_ms": round(c.prefill_ms, 1),
+                "decode_ms": round(c.decode_ms, 1), "engine_ms": round(c.total_ms, 1),
+                "snippets": len(self.request.snippets),
+                "prompt_tokens": c.prompt_tokens, "cached_tokens": c.cached_tokens,
+                "completion_tokens": c.completion_tokens, "prompt_fit": int(num("prompt_fit")),
+                "finish_reason": c.finish_reason}
 
 
 def document_problem(text: str) -> str:
@@ -73,15 +90,21 @@ def multiline_mode(config: CompletionSection, request: FimRequest) -> bool:
 
 def prepare_request(engine: Engine, text: str, offset: int, *, path: str = "", language: str = "",
                     index: Any = None, config: CompletionSection | None = None,
-                    recent: Sequence[Snippet] = ()) -> FimRequest:
-    """Step 1 alone (prompt assembly), for callers that only need the prompt (warm-up, benches)."""
+                    recent: Sequence[Snippet] = (), time_budget_s: float | None = None) -> FimRequest:
+    """Step 1 alone (prompt assembly), for callers that only need the prompt (warm-up, benches).
+
+    With ``time_budget_s``, an engine that knows its prefill speed (``prefill_capacity``) tells
+    whether snippets could run in time at all; if not, retrieval is skipped (see ``build_fim_request``).
+    """
     if not language and path:
         from mochi_index.languages import language_for_path
 
         language = language_for_path(path) or ""
+    capacity = getattr(engine, "prefill_capacity", None)  # not part of the Engine protocol
+    room = capacity(time_budget_s) if time_budget_s and capacity is not None else None
     return build_fim_request(text, offset, path=path, language=language, index=index,
                              config=config or CompletionSection(), count_tokens=engine.count_tokens,
-                             recent=recent)
+                             recent=recent, prefill_room=room)
 
 
 def complete_document(
@@ -131,22 +154,28 @@ def complete_document(
     problem = document_problem(text)
     if problem:
         raise DocumentRejected(problem)
-    request = prepare_request(engine, text, offset, path=path, language=language, index=index, config=cfg,
-                              recent=recent)
-    multiline = multiline_mode(cfg, request)
-    request.multiline = multiline
     if time_budget_s is _UNSET:
         time_budget_s = cfg.time_budget_ms / 1000 if cfg.time_budget_ms else None
-    if time_budget_s and started is not None:
-        spent = max(0.0, time.perf_counter() - started)
-        time_budget_s = max(time_budget_s - spent, time_budget_s * MIN_ENGINE_SHARE)
+
+    def engine_budget() -> tuple[float | None, float]:
+        """The engine's share of the budget now, and the seconds spent since ``started``."""
+        spent = max(0.0, time.perf_counter() - started) if started is not None else 0.0
+        if time_budget_s and started is not None:
+            return max(time_budget_s - spent, time_budget_s * MIN_ENGINE_SHARE), spent
+        return time_budget_s, spent
+
+    request = prepare_request(engine, text, offset, path=path, language=language, index=index, config=cfg,
+                              recent=recent, time_budget_s=engine_budget()[0])
+    multiline = multiline_mode(cfg, request)
+    request.multiline = multiline
+    budget_s, spent = engine_budget()
     stop = ("\n",) if max_lines == 1 else ()
     result = engine.complete_fim(request.prefix, request.suffix, request.snippets,
                                  max_tokens=max_tokens or cfg.max_tokens, stop=stop,
                                  temperature=cfg.temperature, multiline=multiline, cancel=cancel,
-                                 time_budget_s=time_budget_s, path=request.path, language=request.language)
+                                 time_budget_s=budget_s, path=request.path, language=request.language)
     out = result.text
     if max_lines is not None:
         out = "\n".join(out.split("\n")[:max_lines])
     return PipelineResult(text=out, finish_reason=result.finish_reason, multiline=multiline, request=request,
-                          completion=result)
+                          completion=result, before_engine_ms=spent * 1000)

@@ -79,3 +79,20 @@ def test_a_cursor_line_longer_than_the_window_is_cut_from_the_left():
     text = "a = 1\n" + "x = " + " + ".join(f"v{i}" for i in range(300))
     req = build_fim_request(text, len(text), config=CompletionSection(prefix_tokens=30))
     assert "a = 1" not in req.prefix and text.endswith(req.prefix) and 0 < len(req.prefix) <= 30 * 4 + 4
+
+
+def test_no_retrieval_when_the_prefix_alone_cannot_be_prefilled_in_time(fixture_project):
+    from mochi_model.types import Snippet
+
+    files = collect_files(fixture_project("train/minirepo"))
+    index = LocalIndex(files)
+    text = files["shop/checkout.py"]
+    offset = text.index("stock.reserve(item)") + len("stock.")
+    recent = [Snippet(path="shop/stock.py", text="class Stock: ...")]
+    kw = {"path": "shop/checkout.py", "language": "python", "index": index, "recent": recent}
+    roomy = build_fim_request(text, offset, prefill_room=10_000, **kw)
+    assert any(s.path == "shop/stock.py" for s in roomy.snippets) and len(roomy.snippets) >= 2
+    # snippets sit before the whole prefix: if the engine cannot prefill even the prefix in time,
+    # none would run (prompt fit drops them), so they are not gathered
+    tight = build_fim_request(text, offset, prefill_room=5, **kw)
+    assert tight.snippets == [] and tight.prefix == roomy.prefix and tight.suffix == roomy.suffix

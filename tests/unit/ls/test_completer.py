@@ -149,9 +149,12 @@ def test_warm_up_prefills_the_prompt_the_next_request_at_that_place_sends(tmp_pa
 
     class WarmingFake(FakeEngine):
         warmed: list = []
+        budgets: list = []
 
-        def warm(self, prefix, suffix="", context_snippets=(), *, path="", language="", cancel=None):  # noqa: ANN001
+        def warm(self, prefix, suffix="", context_snippets=(), *, path="", language="", cancel=None,  # noqa: ANN001
+                 time_budget_s=None):  # noqa: ANN001
             self.warmed.append((prefix, suffix, list(context_snippets), path, language))
+            self.budgets.append(time_budget_s)
             return SimpleNamespace(state="done")
 
     engine = WarmingFake("x = 1")
@@ -163,6 +166,7 @@ def test_warm_up_prefills_the_prompt_the_next_request_at_that_place_sends(tmp_pa
     call = engine.calls[-1]
     assert engine.warmed == [(call.prefix, call.suffix, call.snippets, "a.py", "python")]
     assert any(s.path == "b.py" for s in call.snippets)  # recent edits are part of what is warmed
+    assert engine.budgets == [call.time_budget_s] or engine.budgets == [2.0]  # fitted as a request would be
     token = CancelToken()
     token.cancel()
     assert comp.warm(_inp(), token) == "preempted" and len(engine.warmed) == 1

@@ -29,6 +29,7 @@ def engine_for(script: list[str]) -> tuple[InferenceEngine, ScriptedBackend]:
     engine._gen.clock = clock
     engine._gen.lookahead = 0
     engine._gen.prefill_chunk_s = 1000.0  # full 256-token chunks: the speed estimate stays exact here
+    engine._gen.warm_chunk, engine._gen.warm_chunk_s = 256, 1000.0  # the same for warm-ups
     return engine, backend
 
 
@@ -114,3 +115,39 @@ def test_on_a_very_slow_cpu_a_short_prompt_still_runs_whole():
     assert allowed_prefill_s(4.0, 1.0) == 1.0  # the decode reserve takes at most a quarter of the budget
     out = engine.complete_fim("def f(a):\n    return ", "", multiline=False, max_tokens=4, time_budget_s=4.0)
     assert out.extra["prompt_fit"] == 0  # a couple of dozen tokens always fit: nothing smaller is worth it
+
+
+def test_a_warm_up_with_the_budget_warms_the_level_the_request_then_runs():
+    engine, _be = engine_for(["answer", "\n"])
+    measured(engine)
+    prefix = lines(100) + "\nresult = "
+    # the cursor jumped here: the full prompt would not prefill in time, so the warm-up warms the
+    # smaller level a request with this budget would run (the front of the full one would be useless)
+    warm = engine.warm(prefix, "", time_budget_s=40.0)
+    assert warm.state == "done" and warm.prompt_fit > 0 and warm.prompt_tokens < len(prefix) / 8
+    # the person types two characters and pauses: the same level runs, and only those are prefilled
+    out = engine.complete_fim(prefix + "ab", "", multiline=False, max_tokens=4, time_budget_s=40.0)
+    assert out.extra["prompt_fit"] == warm.prompt_fit and out.text == "answer"
+    assert out.prompt_tokens - out.cached_tokens <= 3
+
+
+def test_a_stale_warm_up_leaves_the_cache_of_the_request_that_ran_since():
+    from mochi_model.types import CancelToken
+
+    engine, be = engine_for(["answer", "\n"])
+    prefix = lines(20) + "\nresult = "
+    engine.complete_fim(prefix + "ab", "x\n" * 30, multiline=False, max_tokens=4)
+    cached = be.cache_len(engine._gen._cache)  # type: ignore[union-attr]
+    stale = CancelToken()
+    stale.cancel()  # what the LSP does once a request ran: the queued warm-up of the jump is stale
+    assert engine._gen.warm(be.encode(prefix), stop=lambda: stale.cancelled).state == "preempted"  # type: ignore[union-attr]
+    assert be.cache_len(engine._gen._cache) == cached  # type: ignore[union-attr]
+
+
+def test_prefill_capacity_is_what_the_fit_allows_at_the_measured_speed():
+    engine, _be = engine_for(["answer", "\n"])
+    assert engine.prefill_capacity(40.0) is None  # nothing measured yet: no basis to skip retrieval
+    measured(engine)
+    # 12 s allowed (see above) at 0.05 s a token, plus one 1 s pass per 256-token chunk
+    assert engine.prefill_capacity(40.0) == int(12.0 / (0.05 + 1.0 / 256))
+    assert engine.prefill_capacity(0.001) == 32  # never below what always runs

@@ -140,8 +140,8 @@ def test_a_partial_generation_is_cut_at_a_safe_boundary(raw, multiline, cut):
 def test_a_multi_line_completion_stopped_by_the_budget_keeps_its_complete_lines():
     engine, _be, _clock = engine_for(["    a", " = 1", "\n", "    b", " = comp", "ute(", "x)", "\n"])
     # prefill = pass 1 (t=1); "    a" comes free with the prefill's logits; passes 2..4 give
-    # " = 1", "\n", "    b"; at t=4 > 3.5 the next pass is not started.
-    out = engine.complete_fim("def f(x):\n", "", multiline=True, max_tokens=20, time_budget_s=3.5)
+    # " = 1", "\n", "    b"; at t=4 the next pass would end at t=5 > 4.5: it is not started.
+    out = engine.complete_fim("def f(x):\n", "", multiline=True, max_tokens=20, time_budget_s=4.5)
     assert out.finish_reason == "time"
     assert out.extra["raw"] == "    a = 1\n    b"
     assert out.text == "    a = 1"
@@ -152,7 +152,7 @@ def test_a_multi_line_completion_stopped_by_the_budget_keeps_its_complete_lines(
 
 def test_a_single_line_completion_stopped_by_the_budget_shows_the_text_so_far_without_a_half_word():
     engine, _be, _clock = engine_for(["self", ".values", "[ke", "y]", "\n"])
-    out = engine.complete_fim("    return ", "\n", multiline=False, max_tokens=20, time_budget_s=2.5)
+    out = engine.complete_fim("    return ", "\n", multiline=False, max_tokens=20, time_budget_s=3.5)
     assert out.finish_reason == "time"
     assert out.extra["raw"] == "self.values[ke"
     # "[" is left open: bracket balance cuts back to the last balanced point.
@@ -182,30 +182,42 @@ def test_a_budget_that_runs_out_during_prefill_returns_nothing_but_keeps_the_pre
     assert again.cached_tokens == kept and again.text == "x"
 
 
+class SlowQueue:
+    """An engine lock where the request waits 100 s (of the injected clock) for its turn."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.inner = threading.Lock()
+        self.clock = clock
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        self.clock.now += 100.0
+        return self.inner.acquire()
+
+    def release(self) -> None:
+        self.inner.release()
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def test_a_wait_for_a_warm_up_counts_against_the_budget_down_to_half_of_it():
+    engine, _be, clock = engine_for(["    a", " = 1", "\n", "    b", " = 2", "\n"])
+    engine._lock = SlowQueue(clock)  # type: ignore[assignment]
+    engine._warming = True  # the lock's holder is a warm-up: the server's own choice
+    out = engine.complete_fim("def f(x):\n", "", multiline=True, max_tokens=20, time_budget_s=10.0)
+    # 5 s left of 10: prefill t=101 ("    a"), passes to t=104; the next (1 s, with 50 % slack)
+    # would end past the deadline at t=105
+    assert out.finish_reason == "time" and out.extra["raw"] == "    a = 1\n    b"
+    assert out.extra["wait_ms"] == 100_000
+
+
 def test_the_budget_starts_when_the_request_gets_its_turn_not_while_it_waits():
     engine, _be, clock = engine_for(["    a", " = 1", "\n", "    b", " = 2", "\n"])
-
-    class SlowQueue:
-        """The engine lock, where the request waits 100 s (of the injected clock) behind another."""
-
-        def __init__(self) -> None:
-            self.inner = threading.Lock()
-
-        def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-            clock.now += 100.0
-            return self.inner.acquire()
-
-        def release(self) -> None:
-            self.inner.release()
-
-        def __enter__(self):
-            self.acquire()
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            self.release()
-
-    engine._lock = SlowQueue()  # type: ignore[assignment]
+    engine._lock = SlowQueue(clock)  # type: ignore[assignment]  # behind another request
     out = engine.complete_fim("def f(x):\n", "", multiline=True, max_tokens=20, time_budget_s=10.0)
     assert out.finish_reason == "eos", "the 100 s spent waiting were counted against the 10 s budget"
     assert out.text == "    a = 1\n    b = 2"
@@ -218,8 +230,23 @@ def test_the_generator_budget_is_measured_on_the_injected_clock():
     gen = Generator(be, clock=clock)
     gen.lookahead = 0
     res = gen.generate(be.encode("xy"), GenerationRequest(max_tokens=10, time_budget_s=2.0))
-    # prefill t=1, "a" free, pass t=2 -> "b", pass t=3 -> "c"; 3 > 2: stop before the next pass.
-    assert res.finish_reason == "time" and res.text == "abc"
+    # prefill t=1 -> "a" (the logits in hand are free), pass t=2 -> "b". A pass is then known to
+    # take 1 s, so the next one would end at t=3, past the deadline: it is not started.
+    assert res.finish_reason == "time" and res.text == "ab"
+    assert clock.now == 2.0
+
+
+def test_a_pass_that_would_end_past_the_deadline_is_not_started():
+    clock = Clock()
+    be = ScriptedBackend(["a", "b", "c", "d", "e"], clock)
+    gen = Generator(be, clock=clock)
+    gen.lookahead = 0
+    # before any pass was measured the rule can only react: the first request overshoots by one pass
+    first = gen.generate(be.encode("xy"), GenerationRequest(max_tokens=10, time_budget_s=1.5, reuse_cache=False))
+    assert first.text == "ab" and clock.now == 2.0
+    clock.now = 0.0
+    second = gen.generate(be.encode("xy"), GenerationRequest(max_tokens=10, time_budget_s=1.5, reuse_cache=False))
+    assert second.finish_reason == "time" and second.text == "a" and clock.now == 1.0  # never past t=1.5
 
 
 # --- warm-up -----------------------------------------------------------------------------------
