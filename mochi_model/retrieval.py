@@ -9,7 +9,10 @@ The ingredients (``[completion] retrieval``), each a list of candidate pieces:
   top-level names), so a class comes with its members and a module with its functions: the names
   a next line most often takes from another file (CrossCodeEval's cross-file identifiers);
 - ``definitions`` — definitions of the identifiers near the cursor and in the enclosing
-  signature (parameter annotations, base classes), wherever the index finds them;
+  signature (parameter annotations, base classes), wherever the index finds them, and of the
+  *receiver types* of the objects the last lines use (``self.provider.x`` with
+  ``self.provider: Provider`` or ``self.provider = Provider(...)`` earlier in the file; the same for
+  local names), ranked where the object was last used, so the class skeleton lists its methods;
 - ``similar`` — BM25 code chunks from other files that share identifiers with the last lines.
 
 The MCP tools' instruction retrieval (:func:`gather`, labelled :class:`Piece` s) lives here too, at
@@ -84,6 +87,45 @@ def identifiers_in_use(before: str, *, lines: int = 12) -> list[str]:
             if name not in ordered:
                 ordered.append(name)
     return ordered
+
+
+_RECEIVER = re.compile(r"\b((?:self\.)?[A-Za-z_]\w*)\.[A-Za-z_]")
+_TYPE_NAME = r"([A-Za-z_][\w.]*)"
+
+
+def _stated_type(before: str, recv: str, hops: int = 1) -> str:
+    """The type the file last states for ``recv`` (``x`` or ``self.x``): ``recv: T``, ``recv = T(``,
+    or, ``hops`` times, the type of a plain name it is assigned from (``self.x = x`` with ``x: T``)."""
+    name = recv.removeprefix("self.")
+    head = rf"(?<![\w.]){re.escape(recv)}" if recv != name else rf"(?<![\w.])(?:self\.)?{re.escape(name)}"
+    pat = re.compile(head + r"\s*(?::\s*(?:Optional\[)?" + _TYPE_NAME + r")?"
+                     + r"\s*(?:=\s*(?:" + _TYPE_NAME + r"\s*\(|([A-Za-z_]\w*)\s*$))?", re.MULTILINE)
+    found, source = "", ""
+    for m in pat.finditer(before):
+        if m.group(1) or m.group(2):
+            found, source = m.group(1) or m.group(2), ""
+        elif m.group(3) and m.group(3) != recv:
+            found, source = "", m.group(3)
+    if not found and source and hops > 0:
+        return _stated_type(before, source, hops - 1)
+    return found
+
+
+def receiver_types(before: str, *, lines: int = 12) -> dict[str, str]:
+    """``{type name: receiver}`` for the objects the last ``lines`` lines call or read attributes of,
+    whose type the file states before the cursor — an annotation (``x: T``, ``self.x: T``, also
+    ``Optional[T]``), a constructor call (``x = T(...)``), or a plain name it was assigned from
+    (``self.x = x`` with the parameter ``x: T``). Cheap and Python-shaped; a type name is kept only
+    when it is capitalised, the convention that tells a class from a function's return value."""
+    tail = "\n".join(before.splitlines()[-lines:])
+    out: dict[str, str] = {}
+    for recv in dict.fromkeys(reversed(_RECEIVER.findall(tail))):
+        if recv in _COMMON:
+            continue
+        base = _stated_type(before, recv).rsplit(".", 1)[-1]
+        if base[:1].isupper() and base not in out and base not in _COMMON:
+            out[base] = recv
+    return out
 
 
 def enclosing_signatures(before: str, *, max_lines: int = 400) -> list[str]:
@@ -206,8 +248,14 @@ def import_candidates(index: Any, before: str, *, path: str, language: str,
 
 def definition_candidates(index: Any, before: str, *, path: str, view: Callable[[Any], str],
                           has_body: Callable[[Any], bool], mentions: dict[str, int]) -> list[Candidate]:
-    """Definitions (other files) of the identifiers near the cursor and in the enclosing signatures."""
+    """Definitions (other files) of the identifiers near the cursor, in the enclosing signatures and
+    of the receivers' types (:func:`receiver_types`, ranked where the receiver was last used)."""
     names = identifiers_in_use(before)
+    types = receiver_types(before)
+    if types:
+        mentions = {**mentions, **{t: max(mentions.get(t, -1), mentions.get(r.split(".")[-1], -1))
+                                   for t, r in types.items()}}
+        names = [*names[:12], *(t for t in types if t not in names[:12]), *names[12:]]
     defs = index.definitions(names[:40], limit=24)
     per_name: dict[str, int] = {}
     for sym in defs:

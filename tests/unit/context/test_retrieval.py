@@ -115,3 +115,37 @@ def test_a_continuation_only_takes_budget_nothing_else_wanted():
     roomy = pack([tail, b, a], budget=100, count=words)
     assert roomy[-1].text == "def make_tools(): pass\ndef get_tool(name): pass"
     assert pack([tail], budget=100, count=words) == []  # never without the chunk it continues
+
+
+def test_receiver_types_come_from_annotations_constructors_and_the_parameter_assigned():
+    from mochi_model.retrieval import receiver_types
+
+    before = ("class Handler:\n"
+              "    def __init__(self, provider: AuthProvider, store=None):\n"
+              "        self.provider = provider\n"
+              "        self._cache: Optional[pkg.ResultCache] = None\n"
+              "        self.session = ClientSession(read, write)\n"
+              "        self.count = compute()\n\n"
+              "    async def handle(self, scope):\n"
+              "        conn = HTTPConnection(scope)\n"
+              "        client = await self.provider.get_client(conn.headers)\n"
+              "        self._cache.put(client)\n"
+              "        self.session.send(self.count.real, os.sep)\n")
+    assert receiver_types(before) == {"ClientSession": "self.session", "ResultCache": "self._cache",
+                                      "AuthProvider": "self.provider", "HTTPConnection": "conn"}
+    assert receiver_types("x = 1\ny.z\n") == {}
+
+
+def test_the_class_of_an_object_used_near_the_cursor_is_retrieved_with_its_methods():
+    files = {**FILES, "pkg/provider.py": "class AuthProvider:\n    async def get_client(self, cid: str) -> str:\n"
+                                         "        return cid\n"}
+    index = LocalIndex(files)
+    before = ("class Handler:\n    def __init__(self, provider):\n        self.provider: AuthProvider = provider\n"
+              + "        x = 1\n" * 20
+              + "    async def handle(self, cid):\n        self.provider.check()\n        ")
+    snips = retrieve_snippets(index, before, path="pkg/app.py", language="python", ingredients=("definitions",))
+    assert any(s.path == "pkg/provider.py" and "async def get_client(self, cid: str)" in s.text for s in snips)
+    # the type is named 21 lines up, outside the lines whose names are looked up: without the
+    # receiver's type nothing would bring the class
+    assert retrieve_snippets(index, before.replace("self.provider.check()", "pass"), path="pkg/app.py",
+                             language="python", ingredients=("definitions",)) == []
