@@ -58,6 +58,8 @@ sys.path.insert(0, str(REPO))
 
 from common import DEFAULT_MODEL, package_dir, pct  # noqa: E402 - bench/ is the script's folder
 
+from mochi_model.eval.metrics import edit_similarity, normalize  # noqa: E402
+
 WITHIN_S = 2.0  # "a suggestion within 2 s" (issue 13's target under load)
 
 
@@ -358,6 +360,11 @@ async def run_phase(server: Server, root: Path, sites: list[Site], segs: list[Se
         t_key = ed.pending[2] if ed.pending is not None else 0.0
         got = await ed.pause(args.pause_timeout_s)
         got.update(kind=seg.kind, site=seg.site, file=site.file, line=site.line, typed=seg.chars)
+        # what the person would have typed next: the rest of the original line
+        truth = site.text[col_of[seg.site]:]
+        first = got["text"].split("\n", 1)[0]
+        got["exact"] = bool(first.strip()) and normalize(first) == normalize(truth)
+        got["es"] = round(edit_similarity(first, truth), 3) if first.strip() else 0.0
         # the server's account of the answer (mochi/status, sent just before it): the last since the key
         told = [t for at, t in server.timings if at >= t_key]
         if told:
@@ -395,6 +402,10 @@ async def run_phase(server: Server, root: Path, sites: list[Site], segs: list[Se
             "share_suggested_within_2s": (sum(1 for p in shown if p["latency_ms"] <= WITHIN_S * 1000) / len(ps)
                                           if ps else float("nan")),
             "p50_ms_suggested": pct([p["latency_ms"] for p in shown], 0.50),
+            # in-editor accuracy: the suggestion's first line vs the rest of the original line
+            # (an empty answer scores 0) — what the budget's prompt fit costs, unlike the eval's EM
+            "exact_match": sum(p["exact"] for p in ps) / len(ps) if ps else float("nan"),
+            "edit_similarity": sum(p["es"] for p in ps) / len(ps) if ps else float("nan"),
             # medians of the server's timings (mochi/status) over the pauses that generated
             "server_p50": {part: pct([p["server"][part] for p in ps if "server" in p], 0.50)
                            for part in SERVER_PARTS},
@@ -486,7 +497,7 @@ def write_adapters(root: Path, specs: list[str]) -> None:
 
 def table(results: list[dict[str, Any]]) -> list[str]:
     head = (f"{'backend':8} {'phase':6} {'kind':9} {'pauses':>6} {'p50 ms':>8} {'p95 ms':>8} "
-            f"{'suggested':>9} {'<=2 s':>6}")
+            f"{'suggested':>9} {'<=2 s':>6} {'EM':>5} {'ES':>5}")
     rows = [head, "-" * len(head)]
     for r in results:
         for phase in ("quiet", "hog"):
@@ -495,7 +506,8 @@ def table(results: list[dict[str, Any]]) -> list[str]:
             for kind in ("jump", "continue", "all"):
                 k = r[phase][kind]
                 rows.append(f"{r['backend']:8} {phase:6} {kind:9} {k['pauses']:>6} {k['p50_ms']:>8.0f} "
-                            f"{k['p95_ms']:>8.0f} {k['share_suggested']:>9.0%} {k['share_suggested_within_2s']:>6.0%}")
+                            f"{k['p95_ms']:>8.0f} {k['share_suggested']:>9.0%} {k['share_suggested_within_2s']:>6.0%} "
+                            f"{k.get('exact_match', float('nan')):>5.0%} {100 * k.get('edit_similarity', float('nan')):>5.1f}")
             rows.append(f"{'':8} {phase:6} budget cut {r[phase]['budget_cut']}, expired {r[phase]['budget_expired']}, "
                         f"prompts shrunk {r[phase].get('prompt_trimmed', 0)}; "
                         f"load {r[phase]['load_before']} -> {r[phase]['load_after']}")
@@ -565,7 +577,8 @@ async def main() -> None:
                   "keystrokes": sum(len(s.chars) for s in segs)},
         "model": str(args.model) if not args.fake else "fake", "adapters": args.adapter, "results": results, "ratios_p50": ratios,
         "note": "latency = last keystroke -> the server's answer to that key's request (empty answers count); "
-                "suggested = share of pauses whose answer was non-empty; <=2 s = share with a suggestion within 2 s",
+                "suggested = share of pauses whose answer was non-empty; <=2 s = share with a suggestion within 2 s; "
+                "EM / ES = the suggestion's first line vs the rest of the original line (empty = 0)",
     }
     print()
     for row in table(ok):
