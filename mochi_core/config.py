@@ -64,7 +64,7 @@ class CompletionSection:
     max_tokens: int = field(default=64, metadata={"help": "Most tokens generated per completion."})
     multiline: str = field(default="auto", metadata={"help": "Multi-line suggestions: auto decides from the cursor line, always, or never (one line)."})
     debounce_ms: int = field(default=120, metadata={"help": "LSP: wait this long after the last keystroke before generating."})
-    time_budget_ms: int = field(default=2000, metadata={"help": "Stop generating after this long (LSP: counted from the request, debounce and retrieval included; the model keeps at least half)."})
+    time_budget_ms: int = field(default=2000, metadata={"help": "Stop generating after this long (LSP: counted from the request, debounce and retrieval included, and a wait for a warm-up; the model keeps at least half)."})
     prefix_tokens: int = field(default=1024, metadata={"help": "Token budget for code before the cursor."})
     suffix_tokens: int = field(default=128, metadata={"help": "Token budget for code after the cursor (re-read on every keystroke: FIM puts it after the prefix)."})
     context_tokens: int = field(default=768, metadata={"help": "Token budget for retrieved project context."})
