@@ -370,6 +370,8 @@ async def run_phase(server: Server, root: Path, sites: list[Site], segs: list[Se
         if told:
             got["server"] = told[-1]
         pauses.append(got)
+        if args.read_s:
+            await asyncio.sleep(args.read_s)
         last_of_site = n + 1 == len(segs) or segs[n + 1].site != seg.site
         if last_of_site:  # the person finishes the line (no request) and moves on
             col = col_of[seg.site]
@@ -391,6 +393,8 @@ async def run_phase(server: Server, root: Path, sites: list[Site], segs: list[Se
     out["budget_cut"] = b1.get("cut", 0) - b0.get("cut", 0)
     out["budget_expired"] = b1.get("expired", 0) - b0.get("expired", 0)
     out["prompt_trimmed"] = b1.get("trimmed", 0) - b0.get("trimmed", 0)
+    g0, g1 = st0.get("prompt_growths") or {}, st1.get("prompt_growths") or {}
+    out["prompt_growths"] = {k: g1.get(k, 0) - g0.get(k, 0) for k in g1 if g1.get(k, 0) - g0.get(k, 0)}
     for kind in ("jump", "continue", "all"):
         ps = [p for p in pauses if kind == "all" or p["kind"] == kind]
         lat = [p["latency_ms"] for p in ps]
@@ -421,6 +425,8 @@ async def run_backend(backend: str, root: Path, sites: list[Site], segs: list[Se
         opts["completion"]["debounce_ms"] = args.debounce_ms
     if args.time_budget_ms is not None:
         opts["completion"]["time_budget_ms"] = args.time_budget_ms
+    if args.no_grow:
+        opts["completion"]["grow_when_idle"] = False
     cmd = [sys.executable, "-m", "mochi_cli.app", "lsp", "--stdio"]
     stderr_to = None
     if args.server_log is not None:
@@ -509,7 +515,7 @@ def table(results: list[dict[str, Any]]) -> list[str]:
                             f"{k['p95_ms']:>8.0f} {k['share_suggested']:>9.0%} {k['share_suggested_within_2s']:>6.0%} "
                             f"{k.get('exact_match', float('nan')):>5.0%} {100 * k.get('edit_similarity', float('nan')):>5.1f}")
             rows.append(f"{'':8} {phase:6} budget cut {r[phase]['budget_cut']}, expired {r[phase]['budget_expired']}, "
-                        f"prompts shrunk {r[phase].get('prompt_trimmed', 0)}; "
+                        f"prompts shrunk {r[phase].get('prompt_trimmed', 0)}, grown {r[phase].get('prompt_growths', {})}; "
                         f"load {r[phase]['load_before']} -> {r[phase]['load_after']}")
     return rows
 
@@ -531,6 +537,9 @@ async def main() -> None:
     ap.add_argument("--debounce-ms", type=int, default=None, help="default: the server's [completion] default")
     ap.add_argument("--time-budget-ms", type=int, default=None, help="default: the server's [completion] default")
     ap.add_argument("--no-hog", action="store_true", help="skip the CPU-hog phase")
+    ap.add_argument("--read-s", type=float, default=0.0,
+                    help="seconds the person reads each suggestion before typing on (idle time the server may use)")
+    ap.add_argument("--no-grow", action="store_true", help="[completion] grow_when_idle = false")
     ap.add_argument("--hog-max-s", type=float, default=300.0, help="the hog ends by itself after this long")
     ap.add_argument("--ready-timeout-s", type=float, default=600.0)
     ap.add_argument("--seed", type=int, default=13)

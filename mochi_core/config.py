@@ -70,6 +70,7 @@ class CompletionSection:
     context_tokens: int = field(default=768, metadata={"help": "Token budget for retrieved project context."})
     retrieval: list[str] = field(default_factory=lambda: ["imports", "definitions", "similar"], metadata={"help": "Retrieval ingredients: imports (what the file's imports name, resolved to project files), definitions (of identifiers near the cursor), similar (BM25 code chunks and the lines after them)."})
     temperature: float = field(default=0.0, metadata={"help": "0 = greedy."})
+    grow_when_idle: bool = field(default=True, metadata={"help": "LSP: after a suggestion whose prompt was shrunk to fit the time budget, prefill the next bigger prompt in the background, so the next suggestion at that place sees more context (cut short by your next keystroke; costs idle CPU)."})
 
 
 @dataclass(kw_only=True)

@@ -18,6 +18,7 @@ from mochi_index.usage import UsageLog
 from mochi_ls.cache import SuggestionCache
 from mochi_ls.index_host import IndexHost
 from mochi_ls.recent import RecentEdits
+from mochi_model.context import FimRequest
 from mochi_model.holder import EngineHolder
 from mochi_model.pipeline import complete_document, document_problem, prepare_request
 from mochi_model.types import CancelToken, Engine, Snippet
@@ -75,6 +76,7 @@ class Completer:
         self.text_of = text_of
         self.stats = CompleterStats()
         self._last_shown: dict[str, str] = {}  # uri -> id of the suggestion on screen
+        self._grow_from: tuple[FimRequest, int] | None = None  # the last shrunk prompt's pieces and level
 
     def lookup(self, inp: CompletionInput) -> Suggestion | None:
         """Serve from the type-ahead cache; records a typed-over suggestion as rejected."""
@@ -110,6 +112,8 @@ class Completer:
         latency = (time.perf_counter() - inp.t0) * 1000
         self.stats.last_latency_ms = latency
         self.stats.last_timings = {**out.timings(), "latency_ms": round(latency, 1)}
+        level = int(self.stats.last_timings.get("prompt_fit", 0))
+        self._grow_from = (out.request, level) if level > 0 else None
         text = out.text
         if not text.strip():
             self.stats.empty += 1
@@ -143,6 +147,23 @@ class Completer:
             return "preempted"
         return warm(req.prefix, req.suffix, req.snippets, path=req.path, language=req.language, cancel=cancel,
                     time_budget_s=budget_s).state
+
+    @property
+    def can_grow(self) -> bool:
+        """The last generation ran a shrunk prompt (there is a bigger level to prefill)."""
+        return self._grow_from is not None
+
+    def grow(self, cancel: CancelToken) -> str:
+        """Prefill the next bigger prompt level of the last request (it was shrunk to fit the budget),
+        so the next one at that place sees more context; returns the state (``Engine.grow``)."""
+        engine = self.engine.get()
+        grow = getattr(engine, "grow", None)  # not part of the Engine protocol, as warm
+        last, self._grow_from = self._grow_from, None
+        if engine is None or grow is None or last is None:
+            return "unsupported"
+        req, level = last
+        return grow(req.prefix, req.suffix, req.snippets, path=req.path, language=req.language, cancel=cancel,
+                    from_level=level).state
 
     def _wait_for_engine(self, cancel: CancelToken) -> Engine | None:
         """The engine; while it loads, the request waits (answered once it is ready) unless superseded."""

@@ -137,6 +137,8 @@ class Session:
         self.warm_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mochi-warm")
         self._warm_token: CancelToken | None = None
         self.warm_states: dict[str, int] = {}
+        self._grow_token: CancelToken | None = None  # the prompt growth after a suggestion (Completer.grow)
+        self.grow_states: dict[str, int] = {}
         self.text_of: Callable[[str], str | None] = lambda uri: None
         self.index_ready = threading.Event()  # set when the start-up index finished (or was skipped)
 
@@ -203,8 +205,9 @@ class Session:
     def shutdown(self) -> None:
         self.gate.cancel_all()
         self.gen_pool.shutdown(wait=False, cancel_futures=True)
-        if self._warm_token is not None:
-            self._warm_token.cancel()
+        for token in (self._warm_token, self._grow_token):
+            if token is not None:
+                token.cancel()
         self.warm_pool.shutdown(wait=False, cancel_futures=True)
         self.io_pool.shutdown(wait=False, cancel_futures=True)
         self.index.close()
@@ -218,8 +221,9 @@ class Session:
         """The cursor moved to a new place: prefill its prompt in the background (llama.vim-style warm-up)."""
         if self.engine.state != "ready" or not self.language_enabled(inp.language):
             return
-        if self._warm_token is not None:
-            self._warm_token.cancel()
+        for old in (self._warm_token, self._grow_token):
+            if old is not None:
+                old.cancel()  # a growth at the old place is stale too
         token = self._warm_token = CancelToken()
 
         def job() -> None:
@@ -229,6 +233,20 @@ class Session:
                 logger.exception("warm-up failed")
                 state = "error"
             self.warm_states[state] = self.warm_states.get(state, 0) + 1
+
+        self.warm_pool.submit(job)
+
+    def grow(self) -> None:
+        """A suggestion was made from a shrunk prompt: grow it while the person reads (background)."""
+        token = self._grow_token = CancelToken()
+
+        def job() -> None:
+            try:
+                state = self.completer.grow(token)
+            except Exception:  # top of the warm-up thread: a failed growth only costs its time
+                logger.exception("prompt growth failed")
+                state = "error"
+            self.grow_states[state] = self.grow_states.get(state, 0) + 1
 
         self.warm_pool.submit(job)
 
@@ -247,6 +265,9 @@ class Session:
             return None
         # A warm-up keeps going through this request's debounce and retrieval: the engine pre-empts
         # it within one chunk once the request is ready to run (Engine.warm); it is retired below.
+        # A prompt growth stops now: it is only of use complete, and the person typed on.
+        if self._grow_token is not None:
+            self._grow_token.cancel()
         ticket = self.gate.open(inp.uri)
         try:
             hit = self.completer.lookup(inp)
@@ -267,6 +288,8 @@ class Session:
             if ticket.cancelled:
                 return None
             self._note_budget(sug, _engine_expired(self.engine.get()) > expired_before, inp)
+            if self.config.completion.grow_when_idle and self.completer.can_grow:
+                self.grow()
             return sug
         except asyncio.CancelledError:
             self.gate.cancel(ticket)
@@ -315,6 +338,7 @@ class Session:
         held = self.engine.status()
         return {
             "engine": self.engine.state, "engine_error": self.engine.error, "warm_ups": dict(self.warm_states),
+            "prompt_growths": dict(self.grow_states),
             "model": getattr(self.engine.get(), "model_id", ""),
             "adapters": held.get("adapters", []),
             # how the adapters on disk are followed (see mochi_model.adapter_refresh); {} = they are not

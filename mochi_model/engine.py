@@ -405,6 +405,43 @@ class InferenceEngine:
         res.prompt_fit = chosen[-1] if chosen else 0
         return res
 
+    def grow(self, prefix: str, suffix: str = "", context_snippets: Sequence[Snippet] = (), *, path: str = "",
+             language: str = "", cancel: CancelToken | None = None, from_level: int = 0) -> WarmResult:
+        """Prefill the next bigger prompt level than ``from_level`` (the one the last request ran, see
+        :mod:`mochi_model.prompt_fit`) for these pieces, at low priority, while the person reads.
+
+        The next request at this place then finds that bigger prompt cached and its fit picks it: on
+        a CPU too slow for the full prompt within the budget, context grows one level (about double
+        the code before the cursor) per pause instead of staying at the smallest. The level is
+        prefilled into a second cache (:meth:`Generator.grow`): cut short by a request or ``cancel``,
+        it is dropped and the cache the request needs stays. ``busy`` when a request runs or waits.
+        """
+        t0 = time.perf_counter()
+        if self._gen is None:
+            return WarmResult(state="unsupported")
+        bigger = [lv for lv in [(0, prefix, suffix, context_snippets), *levels(prefix, suffix, context_snippets)]
+                  if lv[0] < from_level]
+        if not bigger or (cancel is not None and cancel.cancelled):
+            return WarmResult(state="done" if not bigger else "preempted")
+        level, p, s, sn = bigger[-1]
+        prompt = self._fim_prompt(p, s, sn, path=path, language=language)
+        if self._waiting or not self._lock.acquire(blocking=False):
+            return WarmResult(state="busy")
+        self._warming = True
+        try:
+            ids = self.backend.encode(prompt)
+
+            def stop() -> bool:
+                return self._waiting > 0 or (cancel is not None and cancel.cancelled)
+
+            res = self._gen.grow(ids, stop=stop)
+        finally:
+            self._warming = False
+            self._lock.release()
+        res.ms = (time.perf_counter() - t0) * 1000
+        res.prompt_fit = level
+        return res
+
     def generate(self, prompt: str, *, max_tokens: int = 256, stop: Sequence[str] = (), temperature: float = 0.0,
                  cancel: CancelToken | None = None, time_budget_s: float | None = None, chat: bool = True,
                  on_token: OnToken | None = None) -> Completion:

@@ -149,6 +149,9 @@ class Generator:
     pass_slack: float = 1.5
     warm_chunk: int = 128
     warm_chunk_s: float = 0.2
+    #: Fewest tokens per pass of a prompt growth (:meth:`grow`): it runs between a person's pauses,
+    #: so the keystroke that pre-empts it waits for at most one small pass.
+    grow_min_chunk: int = 8
     #: Most draft tokens checked per pass by prompt lookup (greedy only; 0 = off).
     lookahead: int = 8
 
@@ -164,16 +167,18 @@ class Generator:
     def _now(self) -> float:
         return self.clock() if self.clock is not None else time.perf_counter()
 
-    def _chunk_size(self, most: int, target_s: float) -> int:
-        """Tokens for the next prefill pass: ``most``, or fewer when a pass that size would be slow."""
+    def _chunk_size(self, most: int, target_s: float, floor: int | None = None) -> int:
+        """Tokens for the next prefill pass: ``most``, or fewer when a pass that size would be slow
+        (never under ``floor``, default :attr:`min_chunk`)."""
         most = max(1, most)
+        floor = self.min_chunk if floor is None else floor
         if not self._token_s:
             # Nothing measured yet (first request): a small first pass, so that a loaded CPU cannot
             # hold the engine for a full chunk before the estimate exists (measured: 256 tokens took
             # 20 s at load 10 here; the request that superseded it waited all that time).
-            return min(most, 2 * self.min_chunk)
+            return min(most, 2 * floor)
         n = int((target_s - (self._pass_s or 0.0)) / self._token_s)
-        return max(min(self.min_chunk, most), min(most, n))
+        return max(min(floor, most), min(most, n))
 
     @staticmethod
     def _ema(old: float | None, new: float) -> float:
@@ -209,9 +214,7 @@ class Generator:
                 self._timed_pass(t)
             self._timed_prefill(ids[1:], cache)
         finally:
-            release = getattr(cache, "release", None)
-            if release is not None:
-                release()
+            _release(cache)
 
     def cached_len(self, ids: Sequence[int]) -> int:
         """Tokens at the front of ``ids`` that the KV cache holds (0 after an adapter change)."""
@@ -294,6 +297,40 @@ class Generator:
             self.reset()
             raise
         return WarmResult(state=state, prompt_tokens=len(ids), cached_tokens=cached, prefilled_tokens=pos - cached,
+                          ms=(self._now() - t0) * 1000)
+
+    def grow(self, prompt_ids: Sequence[int], *, stop: Callable[[], bool] | None = None) -> WarmResult:
+        """Prefill ``prompt_ids`` into a second cache, and make it the request cache only once complete.
+
+        For a bigger prompt level than the cached one (its front differs, so nothing is shared): if
+        ``stop`` (checked before every pass) cuts it short, the second cache is dropped and the
+        request cache is untouched — a growth that did not finish costs CPU, never the cache the next
+        request needs. ``done`` = swapped in (or already cached), ``preempted`` = dropped.
+        """
+        ids = list(prompt_ids)
+        t0 = self._now()
+        if len(ids) < 2 or self.cached_len(ids) >= len(ids) - 1:
+            return WarmResult(state="done", prompt_tokens=len(ids), cached_tokens=len(ids))
+        if stop is not None and stop():
+            return WarmResult(state="preempted", prompt_tokens=len(ids))
+        key = self.backend.state_key()
+        cache = self.backend.new_cache()
+        pos = 0
+        try:
+            while pos < len(ids):
+                if stop is not None and stop():
+                    _release(cache)
+                    return WarmResult(state="preempted", prompt_tokens=len(ids), ms=(self._now() - t0) * 1000)
+                end = min(len(ids), pos + self._chunk_size(self.warm_chunk, self.warm_chunk_s, self.grow_min_chunk))
+                self._timed_prefill(ids[pos:end], cache)
+                pos = end
+        except BaseException:
+            _release(cache)
+            raise
+        old, self._cache, self._cached_ids, self._key = self._cache, cache, ids, key
+        if old is not None:
+            _release(old)
+        return WarmResult(state="done", prompt_tokens=len(ids), prefilled_tokens=len(ids),
                           ms=(self._now() - t0) * 1000)
 
     def _run(self, ids: list[int], req: GenerationRequest, t0: float) -> GenerationResult:
@@ -409,6 +446,13 @@ class Generator:
             text=text, token_ids=out, finish_reason=reason, prompt_tokens=len(ids), cached_tokens=cached,
             mean_logprob=float(np.mean(logps)) if logps else None,
             prefill_ms=(t1 - t0) * 1000, decode_ms=(t2 - t1) * 1000, drafted_tokens=drafted, accepted_tokens=accepted)
+
+
+def _release(cache: Any) -> None:
+    """Give a cache's memory back now (llama.cpp: its KV sequence id), where the backend can."""
+    release = getattr(cache, "release", None)
+    if release is not None:
+        release()
 
 
 def _stop_cut(text: str, stops: Sequence[str], req: GenerationRequest) -> int | None:

@@ -171,3 +171,34 @@ def test_warm_up_prefills_the_prompt_the_next_request_at_that_place_sends(tmp_pa
     token.cancel()
     assert comp.warm(_inp(), token) == "preempted" and len(engine.warmed) == 1
     assert _completer(tmp_path, FakeEngine()).warm(_inp(), CancelToken()) == "unsupported"
+
+
+def test_after_a_shrunk_prompt_the_completer_grows_that_request_once(tmp_path):
+    from types import SimpleNamespace
+
+    class ShrinkingFake(FakeEngine):
+        """Reports that its prompt was shrunk to level 5, and records what it is asked to grow."""
+
+        grown: list = []
+
+        def complete_fim(self, *a, **kw):  # noqa: ANN002, ANN003
+            out = super().complete_fim(*a, **kw)
+            out.extra["prompt_fit"] = 5
+            return out
+
+        def grow(self, prefix, suffix="", context_snippets=(), *, path="", language="", cancel=None,  # noqa: ANN001
+                 from_level=0):  # noqa: ANN001
+            self.grown.append((prefix, suffix, path, from_level))
+            return SimpleNamespace(state="done")
+
+    engine = ShrinkingFake("x = 1")
+    comp = _completer(tmp_path, engine)
+    assert not comp.can_grow and comp.grow(CancelToken()) == "unsupported"
+    comp.generate(_inp(), CancelToken())
+    call = engine.calls[-1]
+    assert comp.can_grow and comp.grow(CancelToken()) == "done"
+    assert engine.grown == [(call.prefix, call.suffix, "a.py", 5)]
+    assert not comp.can_grow  # once per generation
+    plain = _completer(tmp_path, FakeEngine("x = 1"))
+    plain.generate(_inp(), CancelToken())
+    assert not plain.can_grow  # a full prompt has nothing bigger

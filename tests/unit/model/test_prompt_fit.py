@@ -151,3 +151,49 @@ def test_prefill_capacity_is_what_the_fit_allows_at_the_measured_speed():
     # 12 s allowed (see above) at 0.05 s a token, plus one 1 s pass per 256-token chunk
     assert engine.prefill_capacity(40.0) == int(12.0 / (0.05 + 1.0 / 256))
     assert engine.prefill_capacity(0.001) == 32  # never below what always runs
+
+
+def test_a_grown_prompt_is_the_next_bigger_level_and_the_next_request_runs_it():
+    engine, _be = engine_for(["answer", "\n"])
+    measured(engine)
+    prefix = lines(100) + "\nresult = "
+    first = engine.complete_fim(prefix, "", multiline=False, max_tokens=4, time_budget_s=40.0)
+    level = first.extra["prompt_fit"]
+    assert level > 0
+    grown = engine.grow(prefix, "", from_level=level)  # the person reads the suggestion
+    assert grown.state == "done" and grown.prompt_fit < level and grown.prompt_tokens > first.prompt_tokens
+    # typing on at the same place: the bigger level is cached now, so the fit picks it
+    out = engine.complete_fim(prefix + "ab", "", multiline=False, max_tokens=4, time_budget_s=40.0)
+    assert out.extra["prompt_fit"] == grown.prompt_fit and out.text == "answer"
+    assert out.prompt_tokens > first.prompt_tokens and out.prompt_tokens - out.cached_tokens <= 3
+    assert engine.grow(prefix, "", from_level=0).state == "done"  # the full prompt: nothing bigger
+
+
+def test_a_growth_cut_short_leaves_the_cache_the_next_request_needs():
+    from mochi_model.types import CancelToken
+
+    engine, be = engine_for(["answer", "\n"])
+    measured(engine)
+    prefix = lines(100) + "\nresult = "
+    first = engine.complete_fim(prefix, "", multiline=False, max_tokens=4, time_budget_s=40.0)
+    gen = engine._gen
+    assert gen is not None
+    gen.warm_chunk, gen.grow_min_chunk = 16, 16
+    before_ids, before_len = list(gen._cached_ids), be.cache_len(gen._cache)
+    token = CancelToken()
+    calls = []
+
+    def stop() -> bool:  # the next keystroke arrives after two passes
+        calls.append(1)
+        if len(calls) > 2:
+            token.cancel()
+        return token.cancelled
+
+    speed = gen._token_s, gen._pass_s
+    res = gen.grow(be.encode(prefix), stop=stop)
+    assert res.state == "preempted"
+    assert gen._cached_ids == before_ids and be.cache_len(gen._cache) == before_len
+    # (the fake's prefill has no fixed cost, so small chunks skew the speed estimate: put it back)
+    gen._token_s, gen._pass_s = speed
+    again = engine.complete_fim(prefix + "a", "", multiline=False, max_tokens=4, time_budget_s=40.0)
+    assert again.extra["prompt_fit"] == first.extra["prompt_fit"] and again.cached_tokens >= first.prompt_tokens - 1
