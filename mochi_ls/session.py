@@ -225,28 +225,23 @@ class Session:
             if old is not None:
                 old.cancel()  # a growth at the old place is stale too
         token = self._warm_token = CancelToken()
-
-        def job() -> None:
-            try:
-                state = self.completer.warm(inp, token)
-            except Exception:  # top of the warm-up thread: a failed warm-up only costs its time
-                logger.exception("warm-up failed")
-                state = "error"
-            self.warm_states[state] = self.warm_states.get(state, 0) + 1
-
-        self.warm_pool.submit(job)
+        self._in_background(lambda: self.completer.warm(inp, token), self.warm_states, "warm-up")
 
     def grow(self) -> None:
         """A suggestion was made from a shrunk prompt: grow it while the person reads (background)."""
         token = self._grow_token = CancelToken()
+        self._in_background(lambda: self.completer.grow(token), self.grow_states, "prompt growth")
+
+    def _in_background(self, run: Callable[[], str], states: dict[str, int], what: str) -> None:
+        """``run`` on the warm-up thread; its returned state is counted in ``states``."""
 
         def job() -> None:
             try:
-                state = self.completer.grow(token)
-            except Exception:  # top of the warm-up thread: a failed growth only costs its time
-                logger.exception("prompt growth failed")
+                state = run()
+            except Exception:  # top of the warm-up thread: a failed warm-up only costs its time
+                logger.exception("%s failed", what)
                 state = "error"
-            self.grow_states[state] = self.grow_states.get(state, 0) + 1
+            states[state] = states.get(state, 0) + 1
 
         self.warm_pool.submit(job)
 
