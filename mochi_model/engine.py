@@ -382,25 +382,17 @@ class InferenceEngine:
         if cancel is not None and cancel.cancelled:
             return WarmResult(state="preempted")
         prompt = self._fim_prompt(prefix, suffix, context_snippets, path=path, language=language)
-        if self._waiting or not self._lock.acquire(blocking=False):
-            return WarmResult(state="busy")
-        self._warming = True
-        try:
-            if self._waiting:
-                return WarmResult(state="busy")
+        chosen: list[int] = []
+
+        def work(stop: Callable[[], bool]) -> WarmResult:
+            assert self._gen is not None
             ids = self.backend.encode(prompt)
-            chosen: list[int] = []
             if time_budget_s is not None:
                 ids = self._fit_ids(ids, time_budget_s, (prefix, suffix, context_snippets), path=path,
                                     language=language, chosen=chosen)
+            return self._gen.warm(ids, stop=stop, reuse=self.reuse_kv)
 
-            def stop() -> bool:
-                return self._waiting > 0 or (cancel is not None and cancel.cancelled)
-
-            res = self._gen.warm(ids, stop=stop, reuse=self.reuse_kv)
-        finally:
-            self._warming = False
-            self._lock.release()
+        res = self._low_priority(cancel, work)
         res.ms = (time.perf_counter() - t0) * 1000
         res.prompt_fit = chosen[-1] if chosen else 0
         return res
@@ -425,22 +417,33 @@ class InferenceEngine:
             return WarmResult(state="done" if not bigger else "preempted")
         level, p, s, sn = bigger[-1]
         prompt = self._fim_prompt(p, s, sn, path=path, language=language)
+
+        def work(stop: Callable[[], bool]) -> WarmResult:
+            assert self._gen is not None
+            return self._gen.grow(self.backend.encode(prompt), stop=stop)
+
+        res = self._low_priority(cancel, work)
+        res.ms = (time.perf_counter() - t0) * 1000
+        res.prompt_fit = level
+        return res
+
+    def _low_priority(self, cancel: CancelToken | None, work: Callable[[Callable[[], bool]], WarmResult]) -> WarmResult:
+        """``work(stop)`` with the engine lock, if it is free and no request waits (else ``busy``);
+        ``stop()`` turns true when a request starts waiting or ``cancel`` is set (warm-up, growth)."""
         if self._waiting or not self._lock.acquire(blocking=False):
             return WarmResult(state="busy")
         self._warming = True
         try:
-            ids = self.backend.encode(prompt)
+            if self._waiting:
+                return WarmResult(state="busy")
 
             def stop() -> bool:
                 return self._waiting > 0 or (cancel is not None and cancel.cancelled)
 
-            res = self._gen.grow(ids, stop=stop)
+            return work(stop)
         finally:
             self._warming = False
             self._lock.release()
-        res.ms = (time.perf_counter() - t0) * 1000
-        res.prompt_fit = level
-        return res
 
     def generate(self, prompt: str, *, max_tokens: int = 256, stop: Sequence[str] = (), temperature: float = 0.0,
                  cancel: CancelToken | None = None, time_budget_s: float | None = None, chat: bool = True,
