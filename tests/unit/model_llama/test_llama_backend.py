@@ -168,6 +168,27 @@ def test_a_cancelled_request_stops_and_the_next_one_reuses_what_was_prefilled(ll
     assert nxt.cached_tokens == len(ids) - 1
 
 
+def test_a_grown_prompt_lives_in_its_own_kv_sequence_until_it_is_complete(llama, torch_tiny):
+    small, big = _ids(torch_tiny), torch_tiny.encode("import os\n" * 6 + CODE)
+    gen = Generator(llama)
+    gen.warm_chunk = gen.grow_min_chunk = 4
+    first = gen.generate(small, GenerationRequest(max_tokens=6))
+    # cut short after two passes: the second sequence is dropped, the request's cache stays whole
+    calls: list[int] = []
+    assert gen.grow(big, stop=lambda: len(calls.append(1) or calls) > 2).state == "preempted"
+    kept = gen.generate(small, GenerationRequest(max_tokens=6))
+    assert kept.cached_tokens == len(small) - 1 and kept.token_ids == first.token_ids
+    # complete: swapped in, and the old sequence is given back (growing again and again never runs
+    # out of the context's few sequence ids)
+    for _ in range(6):
+        assert gen.grow(big).state == "done" and gen.grow(small).state == "done"
+    out = gen.generate(small, GenerationRequest(max_tokens=6))
+    assert out.cached_tokens == len(small) - 1 and out.token_ids == first.token_ids
+    fresh = Generator(llama).generate(big, GenerationRequest(max_tokens=6, reuse_cache=False))
+    assert gen.grow(big).state == "done"
+    assert gen.generate(big, GenerationRequest(max_tokens=6)).token_ids == fresh.token_ids
+
+
 def test_a_prompt_longer_than_the_context_is_a_clear_error(llama):
     with pytest.raises(ModelError, match="exceeds the llama context"):
         llama.logits_for([5] * (llama.n_ctx + 1))
