@@ -101,6 +101,10 @@ def _engine_stat(engine: Any, name: str) -> int:
     return int(getattr(stats, name, 0) or 0)
 
 
+#: Seconds the person must be idle after a suggestion before its prompt grows (Session.grow).
+GROW_IDLE_S = 0.5
+
+
 class Session:
     """Everything one editor connection needs.
 
@@ -228,9 +232,20 @@ class Session:
         self._in_background(lambda: self.completer.warm(inp, token), self.warm_states, "warm-up")
 
     def grow(self) -> None:
-        """A suggestion was made from a shrunk prompt: grow it while the person reads (background)."""
+        """A suggestion was made from a shrunk prompt: grow it while the person reads (background).
+
+        It starts only after :data:`GROW_IDLE_S` without a keystroke or a jump (either cancels it
+        first): measured without that wait, a growth begun while the person typed on held the engine
+        when they jumped, and the jump's warm-up came too late (hog: 1 of 30 prompt tokens cached).
+        """
         token = self._grow_token = CancelToken()
-        self._in_background(lambda: self.completer.grow(token), self.grow_states, "prompt growth")
+
+        def run() -> str:
+            if token.wait(GROW_IDLE_S):
+                return "preempted"
+            return self.completer.grow(token)
+
+        self._in_background(run, self.grow_states, "prompt growth")
 
     def _in_background(self, run: Callable[[], str], states: dict[str, int], what: str) -> None:
         """``run`` on the warm-up thread; its returned state is counted in ``states``."""

@@ -25,6 +25,10 @@ class CancelToken:
     def cancelled(self) -> bool:
         return self._event.is_set()
 
+    def wait(self, timeout_s: float) -> bool:
+        """Sleep up to ``timeout_s``, waking at once when cancelled; True when cancelled."""
+        return self._event.wait(timeout_s)
+
 
 @dataclass(frozen=True, kw_only=True)
 class Snippet:
