@@ -82,9 +82,9 @@ def build_fim_request(
     cfg = config or CompletionSection()
     count = count_tokens or _approx_tokens
     offset = max(0, min(offset, len(text)))
-    prefix = _prefix_window(text[:offset], cfg.prefix_tokens, count)
+    prefix, prefix_tokens = _prefix_window(text[:offset], cfg.prefix_tokens, count)
     suffix = _head_within(text[offset:], cfg.suffix_tokens, count)
-    if prefill_room is not None and count(prefix) > prefill_room:
+    if prefill_room is not None and prefix_tokens > prefill_room:
         return FimRequest(prefix=prefix, suffix=suffix, snippets=[], path=path, language=language)
     snippets: list[Snippet] = list(recent)
     if index is not None and cfg.context_tokens > 0:
@@ -198,19 +198,26 @@ def _class_skeleton(body: str, max_lines: int = 40) -> str:
     return "\n".join(out)
 
 
-def _prefix_window(before: str, budget: int, count: Callable[[str], int]) -> str:
+def _prefix_window(before: str, budget: int, count: Callable[[str], int]) -> tuple[str, int]:
     """The last ``budget`` tokens of ``before``, cut at a line start that stays put while the user types.
 
     The window over the lines above the cursor is chosen with room reserved for the cursor line in
     steps of :data:`_RESERVE_STEP` tokens, so typing on one line keeps the same first line (and the
     engine's cached keys/values) instead of dropping a line every few keystrokes.
+
+    Returns:
+        The window and its token count as the sum of its lines' counts (the tokenizer may merge
+        across a line break, so it can differ from ``count(window)`` by a token or so per line).
     """
     start = before.rfind("\n") + 1
     head, line = before[:start], before[start:]
-    reserve = -(-count(line) // _RESERVE_STEP) * _RESERVE_STEP if line else 0
+    line_tokens = count(line) if line else 0
+    reserve = -(-line_tokens // _RESERVE_STEP) * _RESERVE_STEP
     if reserve >= budget:  # a very long cursor line: it alone fills the window
-        return _tail_chars(line, budget, count)
-    return (_tail_within(head, budget - reserve, count) if head else "") + line
+        tail = _tail_chars(line, budget, count)
+        return tail, count(tail)
+    window, used = _tail_within(head, budget - reserve, count) if head else ("", 0)
+    return window + line, used + line_tokens
 
 
 def _tail_chars(s: str, budget: int, count: Callable[[str], int]) -> str:
@@ -225,16 +232,17 @@ def _tail_chars(s: str, budget: int, count: Callable[[str], int]) -> str:
     return s[lo:]
 
 
-def _tail_within(s: str, budget: int, count: Callable[[str], int]) -> str:
-    lines = s.splitlines(keepends=True)
+def _tail_within(s: str, budget: int, count: Callable[[str], int]) -> tuple[str, int]:
+    """The last lines of ``s`` within ``budget`` tokens (at least one), and their summed count."""
     out: list[str] = []
     used = 0
-    for line in reversed(lines):
-        used += count(line)
-        if used > budget and out:
+    for line in reversed(s.splitlines(keepends=True)):
+        n = count(line)
+        if used + n > budget and out:
             break
         out.append(line)
-    return "".join(reversed(out))
+        used += n
+    return "".join(reversed(out)), used
 
 
 def _head_within(s: str, budget: int, count: Callable[[str], int]) -> str:
