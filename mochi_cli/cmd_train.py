@@ -17,6 +17,7 @@ import typer
 
 from mochi_cli.adapter_opts import parse_adapter_options
 from mochi_cli.project_arg import ProjectArg, ProjectOpt, project_root
+from mochi_model.fim import DEFAULT_CONTEXT_FORMAT
 from mochi_model.training.config import TrainConfig
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ def prepare(
     from_index: Annotated[bool, typer.Option("--from-index", help="Take files from the project's index.")] = False,
     subdir: Annotated[str, typer.Option(help="Only files under this folder of the repo.")] = "",
     fim_format: Annotated[str, typer.Option("--format", help="FIM format: qwen, starcoder2, deepseek, codellama, ...")] = "qwen",
-    style: Annotated[str, typer.Option(help="Cross-file context layout: repo | comment.")] = "repo",
+    style: Annotated[str, typer.Option(help="Cross-file context layout: comment (what completions use) | repo.")] = DEFAULT_CONTEXT_FORMAT,
     seed: Annotated[int, typer.Option(help="Split/sampling seed.")] = 0,
     prefix_tokens: Annotated[int, typer.Option(help="Prefix budget per sample.")] = 320,
     suffix_tokens: Annotated[int, typer.Option(help="Suffix budget per sample.")] = 64,

@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass, replace
 
 from mochi_model.adapters.stack import AdapterStack
 from mochi_model.backends.base import Backend, GenerationRequest, GenerationResult
-from mochi_model.fim import FimFormat, build_prompt, detect_fim_format, get_fim_format
+from mochi_model.fim import DEFAULT_CONTEXT_FORMAT, FimFormat, build_prompt, detect_fim_format, get_fim_format
 from mochi_model.generation import Generator, WarmResult
 from mochi_model.postprocess import block_end, clean_completion, cut_partial, decide_multiline
 from mochi_model.prompt_fit import ALWAYS_FITS, allowed_prefill_s, levels
@@ -102,7 +102,7 @@ class InferenceEngine:
     def __init__(self, adapter_stack: AdapterStack | None = None, *, backend: Backend | None = None,
                  model: str | None = None, preset: str | None = None, backend_name: str = "auto",
                  device: str = "auto", dtype: str = "auto", fim_format: str = "auto",
-                 context_format: str = "comment", reuse_kv: bool = True, repo_name: str = "") -> None:
+                 context_format: str = DEFAULT_CONTEXT_FORMAT, reuse_kv: bool = True, repo_name: str = "") -> None:
         if backend is None:
             from mochi_model.backends import load_backend, resolve_backend_name
             from mochi_model.sources import resolve_model

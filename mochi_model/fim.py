@@ -25,6 +25,11 @@ from mochi_model.types import Snippet
 
 logger = logging.getLogger(__name__)
 
+#: The snippet layout completions are asked with. Training data (`mochi prepare`) defaults to the same,
+#: so an adapter learns the prompt it will see; before session 14 prepare used ``repo`` while every
+#: completion used ``comment``.
+DEFAULT_CONTEXT_FORMAT = "comment"
+
 
 @dataclass(frozen=True)
 class FimFormat:
@@ -114,7 +119,7 @@ def snippets_as_comments(snippets: Sequence[Snippet], language: str = "", path: 
 
 
 def build_prompt(fmt: FimFormat | None, prefix: str, suffix: str, snippets: Sequence[Snippet] = (), *,
-                 path: str = "", language: str = "", context_format: str = "comment",
+                 path: str = "", language: str = "", context_format: str = DEFAULT_CONTEXT_FORMAT,
                  repo_name: str = "") -> str:
     """The full completion prompt: snippets first, then the FIM-wrapped prefix/suffix.
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from mochi_core.config import MochiConfig
 from mochi_model.adapters.stack import Adapter, AdapterStack, load_adapter
 from mochi_model.engine import InferenceEngine
+from mochi_model.fim import DEFAULT_CONTEXT_FORMAT
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def build_stack(adapters: list[tuple[Path, float]], *, fused: bool = False) -> A
 
 def load_engine(config: MochiConfig, root: Path, adapters: list[tuple[Path, float]] | None = None, *,
                 backend: str | None = None, model: str | None = None, fused: bool = False,
-                context_format: str = "comment") -> InferenceEngine:
+                context_format: str = DEFAULT_CONTEXT_FORMAT) -> InferenceEngine:
     """The engine for project ``root``.
 
     Args:

@@ -1,8 +1,9 @@
 """FIM prompt rendering for training and eval, delegated to the engine's ``mochi_model.fim``.
 
 Training (`mochi prepare`) and evaluation (`mochi eval`) render prompts through the same
-``build_prompt`` the engine uses at completion time, so the adapter is trained on exactly the
-layout it is later asked with. Two ways to show cross-file context (``style``):
+``build_prompt`` the engine uses at completion time and, by default, its snippet layout
+(``mochi_model.fim.DEFAULT_CONTEXT_FORMAT``), so the adapter is trained on exactly the layout it is
+later asked with. Two ways to show cross-file context (``style``):
 
 * ``comment`` — each snippet as a commented block above the prefix;
 * ``repo`` — the model's native repo-level layout when it has one (Qwen2.5-Coder:
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mochi_model.fim import FIM_FORMATS, FimFormat, build_prompt
+from mochi_model.fim import DEFAULT_CONTEXT_FORMAT, FIM_FORMATS, FimFormat, build_prompt
 from mochi_model.types import Snippet
 
 CONTEXT_STYLES = ("comment", "repo")
@@ -44,7 +45,7 @@ def render_prompt(
     *,
     path: str = "",
     language: str = "",
-    style: str = "repo",
+    style: str = DEFAULT_CONTEXT_FORMAT,
     repo: str = "",
 ) -> str:
     """Render a fill-in-the-middle prompt with optional cross-file context.
@@ -56,7 +57,8 @@ def render_prompt(
         snippets: retrieved project context, most relevant last (closest to the hole).
         path: project-relative path of the current file (shown in the repo layout).
         language: language id (picks the comment marker).
-        style: ``repo`` (native layout, ``comment`` when the family has none) or ``comment``.
+        style: ``comment`` (the layout completions use, the default) or ``repo`` (native layout,
+            ``comment`` when the family has none).
         repo: repository name for the repo-level header.
     """
     if style not in CONTEXT_STYLES:

@@ -27,6 +27,7 @@ from mochi_model.data.formats import eos_of, get_format
 from mochi_model.data.local_index import LocalIndex
 from mochi_model.data.samples import Sample, SampleOptions, file_samples
 from mochi_model.data.split import split_files
+from mochi_model.fim import DEFAULT_CONTEXT_FORMAT
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class DataError(MochiError):
 @dataclass(kw_only=True)
 class PrepareOptions:
     fim_format: str = "qwen"
-    style: str = "repo"
+    style: str = DEFAULT_CONTEXT_FORMAT
     seed: int = 0
     valid_frac: float = 0.1
     test_frac: float = 0.15

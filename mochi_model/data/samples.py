@@ -24,6 +24,7 @@ from typing import Any
 from mochi_core.config import CompletionSection
 from mochi_model.context import build_fim_request
 from mochi_model.data.formats import FimFormat, eos_of, render_prompt
+from mochi_model.fim import DEFAULT_CONTEXT_FORMAT
 
 KINDS = ("fim", "next_line", "span", "instruct", "file")
 
@@ -49,7 +50,7 @@ class SampleOptions:
     instruct_share: float = 0.05  # of functions with docstrings
     file_chunk_chars: int = 0  # > 0: also emit whole-file chunks of about this size ("file" samples)
     max_span_lines: int = 8
-    style: str = "repo"
+    style: str = DEFAULT_CONTEXT_FORMAT
     repo: str = "project"
     budgets: CompletionSection | None = None
 

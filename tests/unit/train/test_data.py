@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import random
+import re
 
 import pytest
 
@@ -12,6 +14,7 @@ from mochi_model.data.formats import eos_of, get_format, render_prompt
 from mochi_model.data.prepare import PrepareOptions, collect_files, prepare
 from mochi_model.data.samples import SampleOptions, file_samples, next_line_hole
 from mochi_model.data.split import split_files
+from mochi_model.engine import InferenceEngine
 from mochi_model.types import Snippet
 
 
@@ -93,6 +96,18 @@ def test_repo_level_layout_puts_snippets_as_files_before_the_hole():
     assert c.startswith("<|fim_prefix|># file: a/b.py\n# def f(): ...") and "<|repo_name|>" not in c
 
 
+def test_training_prompts_use_the_snippet_layout_completions_are_asked_with(fixture_project, tmp_path):
+    # Until session 14 prepare wrote the repo-level layout while every completion used comments: the
+    # adapter learned a prompt shape it was never asked with.
+    engine_layout = inspect.signature(InferenceEngine).parameters["context_format"].default
+    assert PrepareOptions().style == SampleOptions().style == engine_layout == "comment"
+    prepare(collect_files(fixture_project("train/minirepo")), tmp_path / "d", repo_name="minirepo")
+    rows = [json.loads(ln) for ln in (tmp_path / "d" / "train.jsonl").read_text().splitlines()]
+    holes = [r for r in rows if r["kind"] in ("next_line", "fim", "span")]
+    assert any("# file: " in r["prompt"] for r in holes)
+    assert not any("<|repo_name|>" in r["prompt"] or "<|file_sep|>" in r["prompt"] for r in holes)
+
+
 def test_next_line_hole_starts_after_indentation_and_ends_at_the_newline():
     text = "def f():\n    return 1\nx = 2\n"
     cur, end = next_line_hole(text, 1)
@@ -113,9 +128,8 @@ def test_prepare_writes_splits_without_leakage_and_reports_what_it_dropped(fixtu
         assert rows and {r["path"] for r in rows} <= set(split[name])
         assert summary["splits"][name]["samples"] == len(rows)
         test_text = "".join(files[p] for p in split["test"])
-        for r in rows:  # retrieved context only ever comes from training files
-            for line in r["prompt"].split("<|file_sep|>")[1:-1]:
-                assert line.split("\n", 1)[0] in split["train"]
+        sources = [m.group(1) for r in rows for m in re.finditer(r"^# file: (\S+)$", r["prompt"], re.M)]
+        assert sources and set(sources) <= set(split["train"])  # retrieved context only ever comes from training files
     assert test_text
     again = prepare(files, tmp_path / "data2", repo_name="minirepo")
     assert (tmp_path / "data" / "train.jsonl").read_text() == (tmp_path / "data2" / "train.jsonl").read_text()
