@@ -137,7 +137,7 @@ _opts = {
     "max_steps": typer.Option(help="Most optimizer steps (steps scale with data up to this)."),
     "epochs": typer.Option(help="Passes over the data (the time budget usually ends the run first)."),
     "minutes": typer.Option(help="Wall-clock budget of the whole run, model load and save included (0 = none)."),
-    "eval_every": typer.Option(help="Validate every N steps."),
+    "eval_every": typer.Option(help="Validate every N steps and at the end (one due under N/2 steps before the end is left to the last)."),
     "num_layers": typer.Option(help="Adapt the last N layers (-1 = all)."),
     "dtype": typer.Option(help="auto | float32 | bfloat16"),
     "max_seq_len": typer.Option(help="Skip samples longer than this many tokens (bounds memory)."),

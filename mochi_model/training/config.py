@@ -36,7 +36,7 @@ class TrainConfig:
     max_steps: int = field(default=2000, metadata={"help": "Upper bound on optimizer steps."})
     max_minutes: float = field(default=25.0, metadata={"help": "Wall-clock budget of the whole run (load, validation, "
                                                            "save included); the best checkpoint is kept; 0 = no limit."})
-    eval_every: int = field(default=25, metadata={"help": "Validation every N steps (and at the end)."})
+    eval_every: int = field(default=25, metadata={"help": "Validation every N steps and at the end (one due under N/2 steps before the end is left to the last)."})
     eval_samples: int = field(default=16, metadata={"help": "Validation samples used each time (fixed subset)."})
     patience: int = field(default=4, metadata={"help": "Early stopping: evaluations without improvement."})
     seed: int = 0

@@ -258,7 +258,7 @@ def train_lora(
             bar.update(state["step"], step_loss, train_tps, budget.eta_s(state["step"], plan["total"]), plan["total"])
             if on_step:
                 on_step(state["step"], step_loss)
-            if state["step"] % cfg.eval_every == 0 or state["step"] >= plan["total"]:
+            if budget.validates_after(state["step"], plan["total"]):
                 val = evaluate()
                 state["history"].append({"step": state["step"], "val_loss": val})
                 bar.note(f"step {state['step']}: val loss {val:.4f} (best {min(val, state['best_val']):.4f})")

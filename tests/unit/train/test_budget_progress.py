@@ -54,6 +54,14 @@ def test_the_plan_shrinks_to_the_steps_that_fit_and_the_eta_is_the_deadline_when
     assert not unlimited.limited and not unlimited.must_stop() and unlimited.reachable_steps(3, 50) == 50
 
 
+def test_a_periodic_validation_close_to_the_planned_end_is_left_to_the_final_one():
+    budget = TimeBudget(25, eval_every=25)
+    assert [s for s in range(1, 30) if budget.validates_after(s, 29)] == [29]  # step 25's would be replaced 4 steps later
+    assert [s for s in range(1, 71) if budget.validates_after(s, 70)] == [25, 50, 70]
+    assert [s for s in range(1, 61) if budget.validates_after(s, 60)] == [25, 60]
+    assert budget.validates_after(25, 38) and not budget.validates_after(25, 37)  # half an interval: 12.5 steps
+
+
 def test_the_learning_rate_decays_to_zero_over_the_steps_the_budget_allows():
     from mochi_model.training.torch_trainer import _lr_lambda
 
@@ -102,9 +110,11 @@ def test_training_reports_progress_lines_and_peak_memory_in_training_json(tiny_m
     from mochi_model.training.torch_trainer import train_lora
 
     out = tmp_path / "adapter"
-    res = train_lora(tiny_model_dir, tiny_data, out, train_cfg(max_steps=6, eval_every=3), progress=True)
+    res = train_lora(tiny_model_dir, tiny_data, out, train_cfg(max_steps=7, eval_every=3), progress=True)
     err = capsys.readouterr().err
-    assert "step 1/6  loss " in err and "step 6/6  loss " in err and "step 3: val loss" in err
+    assert "step 1/7  loss " in err and "step 7/7  loss " in err and "step 3: val loss" in err
+    # step 6's validation is left to step 7's, the last one (only one step later)
+    assert [h["step"] for h in res.history if "val_loss" in h] == [0, 3, 7]
     mem = json.loads((out / "training.json").read_text())["memory"]
     own_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     assert 0 < mem["rss_after_load_mb"] <= mem["max_rss_between_steps_mb"] <= mem["peak_rss_mb"] <= own_peak_mb + 1
