@@ -9,7 +9,10 @@ upper bound on what retrieval can add, measured in seconds instead of a model ru
 the share whose target line occurs in the snippets as it is (whitespace aside: the model can copy
 it), "best ES" the mean edit similarity of the closest snippet line to the target. Ablation rows
 switch single ingredients of ``[completion] retrieval`` off; ``-follow`` shows similar chunks
-without the lines after them.
+without the lines after them. ``--drafts HOLES --draft-row ROW`` adds a RepoCoder-style second
+retrieval: the query is the code before the cursor plus the first line a model predicted for the hole
+(row ``ROW`` of a `mochi eval` ``holes.jsonl`` of the same holes), as a pipeline that retrieves again
+with its own draft would see it.
 
     python bench/retrieval_bench.py --repo REPO --data PREPARED --tokenizer HF_FOLDER --holes 300 --name openai-agents
 """
@@ -49,10 +52,14 @@ def main() -> None:
     ap.add_argument("--out", default="/tmp/mochi-retrieval-bench")
     ap.add_argument("--ablate", default="imports,definitions,similar", help="ingredients to switch off one at a time")
     ap.add_argument("--name", default="")
+    ap.add_argument("--drafts", default="", metavar="HOLES_JSONL",
+                    help="also retrieve with each hole's predicted line appended (from a mochi eval holes.jsonl)")
+    ap.add_argument("--draft-row", default="retrieval", help="--drafts: the eval row whose predictions are the drafts")
     args = ap.parse_args()
 
     import mochi_model.retrieval as retrieval_mod
     from mochi_core.config import load_config
+    from mochi_model.context import retrieve_snippets
     from mochi_model.eval.categories import categorize, cross_file_names, definitions_by_name
     from mochi_model.eval.metrics import edit_similarity, normalize
     from mochi_model.eval.run import build_eval_index, held_out, sample_all
@@ -75,6 +82,16 @@ def main() -> None:
     if "similar" in everything and retrieval_mod.FOLLOW_LINES:
         variants.append(("-follow", everything))
     variants.append(("none", []))
+    drafts: dict[int, tuple[str, str]] = {}  # hole index → (target, predicted line)
+    if args.drafts:
+        path, config = args.drafts, args.draft_row
+        for line in Path(path).read_text().splitlines():
+            r = json.loads(line)
+            if r.get("config") == config:
+                drafts[int(r["hole"])] = (r["target"], r["pred"])
+        if not drafts:
+            raise SystemExit(f"{path}: no holes of row {config!r}")
+        variants.insert(1, ("all+draft", everything))
     follow = retrieval_mod.FOLLOW_LINES
     rows = []
     for name, ingredients in variants:
@@ -87,10 +104,18 @@ def main() -> None:
         line_there = 0
         best_es = []
         t0 = time.perf_counter()
-        for h, c in zip(holes, cats, strict=True):
+        for i, (h, c) in enumerate(zip(holes, cats, strict=True)):
             doc = h.document(files[h.path])
-            req = prepare_request(engine, doc, h.cursor, path=h.path, index=index, config=budgets)
-            context = "\n".join(s.text for s in req.snippets)
+            if name == "all+draft":  # the query sees the draft's line as if it were typed
+                target, draft = drafts.get(i, ("", ""))
+                if target != h.target:
+                    raise SystemExit(f"hole {i}: the drafts file is from other holes ({target!r} vs {h.target!r})")
+                snippets = retrieve_snippets(index, doc[:h.cursor] + draft, path=h.path,
+                                             budget=budgets.context_tokens, count=engine.count_tokens,
+                                             ingredients=ingredients)
+            else:
+                snippets = prepare_request(engine, doc, h.cursor, path=h.path, index=index, config=budgets).snippets
+            context = "\n".join(s.text for s in snippets)
             tokens.append(engine.count_tokens(context))
             target = normalize(h.target)
             lines = {normalize(x) for x in context.splitlines() if x.strip()}
