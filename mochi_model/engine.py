@@ -40,7 +40,7 @@ from mochi_model.adapters.stack import AdapterStack
 from mochi_model.backends.base import Backend, GenerationRequest, GenerationResult
 from mochi_model.fim import DEFAULT_CONTEXT_FORMAT, FimFormat, build_prompt, detect_fim_format, get_fim_format
 from mochi_model.generation import Generator, WarmResult
-from mochi_model.postprocess import block_end, clean_completion, cut_partial, decide_multiline
+from mochi_model.postprocess import block_end, clean_completion, cut_partial, decide_multiline, on_blank_line
 from mochi_model.prompt_fit import ALWAYS_FITS, allowed_prefill_s, levels
 from mochi_model.types import CancelToken, Completion, OnToken, Snippet
 
@@ -306,7 +306,7 @@ class InferenceEngine:
         req = GenerationRequest(max_tokens=max_tokens, stop=tuple(stop), temperature=temperature, cancel=cancel,
                                 time_budget_s=time_budget_s, on_token=on_token, stop_fn=stop_fn,
                                 stop_ids=self._stop_ids(self.fim.stop_tokens if self.fim else _CHAT_STOPS),
-                                reuse_cache=self.reuse_kv)
+                                reuse_cache=self.reuse_kv, min_tokens=1 if on_blank_line(prefix, suffix) else 0)
         chosen: list[int] = []
         fit_ms = [0.0]
 

@@ -385,6 +385,8 @@ class Generator:
             if len(out) >= req.max_tokens:
                 reason = "length"
                 break
+            if len(out) < req.min_tokens and stop_ids:
+                logits = _masked(logits, stop_ids)
             tok = sample(logits, req.temperature, req.top_p, rng)
             logps.append(_log_softmax_at(logits, tok))
             if tok in stop_ids:
@@ -446,6 +448,13 @@ class Generator:
             text=text, token_ids=out, finish_reason=reason, prompt_tokens=len(ids), cached_tokens=cached,
             mean_logprob=float(np.mean(logps)) if logps else None,
             prefill_ms=(t1 - t0) * 1000, decode_ms=(t2 - t1) * 1000, drafted_tokens=drafted, accepted_tokens=accepted)
+
+
+def _masked(logits: np.ndarray, ids: set[int]) -> np.ndarray:
+    """A copy of ``logits`` in which ``ids`` can never be chosen."""
+    out = np.array(logits, dtype=np.float32, copy=True)
+    out[[i for i in ids if 0 <= i < out.shape[-1]]] = -np.inf
+    return out
 
 
 def _release(cache: Any) -> None:

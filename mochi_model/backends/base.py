@@ -65,6 +65,8 @@ class GenerationRequest:
         time_budget_s: wall-clock budget for the run (prefill included); ``finish_reason="time"``.
         on_token: receives text deltas as they become final (never a partial stop sequence).
         reuse_cache: allow KV prefix reuse with the previous request.
+        min_tokens: the stop ids cannot end the run before this many tokens (their logits are masked;
+            Hugging Face's ``min_new_tokens``, Whisper's suppression of end-of-text at the first step).
     """
 
     max_tokens: int = 64
@@ -78,6 +80,7 @@ class GenerationRequest:
     time_budget_s: float | None = None
     on_token: OnToken | None = None
     reuse_cache: bool = True
+    min_tokens: int = 0
 
 
 @dataclass(kw_only=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import pytest
 
 from mochi_model import generation
@@ -12,6 +13,7 @@ from mochi_model.engine import InferenceEngine
 from mochi_model.generation import Generator
 from mochi_model.types import CancelToken
 from tests.unit.model.helpers import tiny_backend
+from tests.unit.model.test_time_budget import EOS, Clock, ScriptedBackend
 
 SOURCE = '''class Config:
     def __init__(self, path):
@@ -193,3 +195,32 @@ def test_prompt_lookup_gives_the_greedy_tokens_in_fewer_passes(backend, prompt):
     assert got.accepted_tokens > 0 and len(passes) < plain_passes
     assert len(passes) + got.accepted_tokens == plain_passes  # every accepted draft token saved one pass
     assert max(passes) - 1 <= 30  # never drafts past the token budget
+
+
+def test_min_tokens_keeps_the_stop_ids_from_ending_the_run_before_its_first_token(backend):
+    ids = backend.encode("def add(a, b):")
+    full = Generator(backend).generate(ids, GenerationRequest(max_tokens=10))
+    first = full.token_ids[0]
+    empty = Generator(backend).generate(ids, GenerationRequest(max_tokens=10, stop_ids=[first]))
+    assert empty.finish_reason == "eos" and empty.token_ids == []
+    res = Generator(backend).generate(ids, GenerationRequest(max_tokens=10, stop_ids=[first], min_tokens=1))
+    assert res.token_ids and res.token_ids[0] != first  # the best token that is not a stop id
+
+
+class _EosFirst(ScriptedBackend):
+    """The end token is the most likely first token; the script's first piece comes second."""
+
+    def _logits(self, cache: list[int]) -> np.ndarray:
+        row = super()._logits(cache)
+        if not any(t < 1000 for t in cache):
+            row[EOS], row[1] = 10.0, 9.0
+        return row
+
+
+@pytest.mark.parametrize(("prefix", "suffix", "expected"), [
+    ("def f():\n    ", "\n    return 1\n", "x = 1"),  # a blank line: an empty answer is never the one
+    ("def f():\n    y = ", "\n", ""),                 # mid-line: "nothing to add" stays possible
+])
+def test_on_a_blank_line_the_engine_never_answers_with_nothing(prefix, suffix, expected):
+    eng = InferenceEngine(backend=_EosFirst(["x = 1"], Clock()), fim_format="none")
+    assert eng.complete_fim(prefix, suffix, max_tokens=8).text == expected
