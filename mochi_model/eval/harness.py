@@ -147,6 +147,8 @@ def _metrics(rs: list[HoleResult], seed: int) -> dict[str, Any]:
     lat = sorted(r.ms for r in rs)
     return {"n": len(rs), "em": mean(em), "em_ci": bootstrap_ci(em, seed=seed), "es": mean(es),
             "es_ci": bootstrap_ci(es, seed=seed), "latency_ms_mean": mean(lat),
+            # no suggestion at all: what an under-trained adapter does (docs/notes.md, session 14)
+            "empty": mean([float(not r.pred.strip()) for r in rs]),
             "latency_ms_p50": lat[len(lat) // 2] if lat else float("nan")}
 
 

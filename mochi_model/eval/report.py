@@ -48,7 +48,7 @@ def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         header += [f"cross-file set EM % [95% CI] (n={n})"]
     if "span" in kinds:
         header += ["span EM % [95% CI]", "span ES"]
-    header += ["p50 ms", "next-line EM vs base [95% CI]"]
+    header += ["empty %", "p50 ms", "next-line EM vs base [95% CI]"]
     if "cross_file" in kinds:
         header.append("cross-file set EM vs base")
     elif "cross_file" in cats:
@@ -71,6 +71,8 @@ def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         if "span" in kinds:
             sp = per.get("span")
             row += [_em_ci(sp) if sp else "-", _pct(sp["es"]) if sp else "-"]
+        n_all = sum(m["n"] for m in per.values())
+        row.append(_pct(sum(m.get("empty", 0.0) * m["n"] for m in per.values()) / n_all).strip() if n_all else "-")
         lat = sorted(m["latency_ms_p50"] for m in per.values())
         row.append(f"{lat[len(lat) // 2]:.0f}")
         g = summary.get("gains", {}).get(name, {}).get("next_line")

@@ -101,3 +101,17 @@ def test_holes_are_categorised_cross_file_in_file_and_docstring():
     defined = {"compute_discount": {"shop/discounts.py"}, "tax": {"shop/pricing.py"}, "total": {"a.py"}}
     holes = [hole(7), hole(9), hole(10), hole(11)]
     assert categorize(holes, {"a.py": text}, defined) == ["docstring", "cross_file", "in_file", "in_file"]
+
+
+def test_the_share_of_holes_without_any_suggestion_is_reported_per_row():
+    from mochi_model.eval.report import table_rows
+
+    def rows(name, preds):
+        return [HoleResult(config=name, kind="next_line", category="in_file", path="p", target="x = 1", pred=p,
+                           em=float(p == "x = 1"), es=0.0, ms=1.0, hole=i) for i, p in enumerate(preds)]
+
+    s = summarize({"base": rows("base", ["x = 1", "y"] * 5), "adapter:a": rows("adapter:a", ["", "  ", "x = 1", "y", "z"] * 2)})
+    assert s["configs"]["base"]["next_line"]["empty"] == 0.0 and s["configs"]["adapter:a"]["next_line"]["empty"] == 0.4
+    header, table = table_rows(s)
+    col = header.index("empty %")
+    assert [r[col] for r in table] == ["0.0", "40.0"]
