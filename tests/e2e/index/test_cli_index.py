@@ -68,8 +68,11 @@ def test_a_bad_kind_is_a_one_line_error_with_exit_code_1(poly: Path) -> None:
 
 
 def test_index_watch_picks_up_a_write_and_exits_cleanly_on_ctrl_c(poly: Path) -> None:
+    # Ctrl-C as a terminal delivers it: a suite started in the background (`cmd &` without job
+    # control) hands its children SIGINT *ignored*, and then no program can be stopped by it.
     proc = subprocess.Popen([*MOCHI, "index", "--watch", "--project", str(poly)], cwd=poly,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         lines = _lines_until(proc, "watching", timeout=60)
         assert any("watching" in line for line in lines)
