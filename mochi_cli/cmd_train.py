@@ -248,6 +248,7 @@ def eval_cmd(
     kinds: Annotated[str, typer.Option(help="Hole kinds, comma-separated: next_line, span, cross_file (next-line holes that need a name from another file).")] = "next_line,span",
     rows: Annotated[str, typer.Option(help="Only these rows, comma-separated (base, retrieval, adapter, stack, both, compare).")] = "",
     subdir: Annotated[str, typer.Option(help="Only score held-out files under this folder.")] = "",
+    changed_since: Annotated[Path | None, typer.Option("--changed-since", help="An older copy of the project (a previous release or checkout): only score the held-out files that are new or changed since (how an adapter update is measured).")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for eval.json, holes.jsonl, eval.png (and the eval index).")] = Path("mochi-eval"),
     resume: Annotated[bool, typer.Option(help="Continue from OUTPUT/holes.jsonl (same holes): finished rows are reused, a stopped row goes on from its last hole.")] = False,
     seed: Annotated[int, typer.Option(help="Hole sampling seed.")] = 0,
@@ -278,6 +279,9 @@ def eval_cmd(
         sweep = SweepOptions(grid=grid, holes=sweep_holes, write_config=write_config)
     elif write_config:
         raise typer.BadParameter("--write-config writes the weights chosen by --sweep-weights; add --sweep-weights")
+    if changed_since is not None and not changed_since.is_dir():  # before any model loads
+        raise typer.BadParameter(f"{changed_since} is not a folder (give an older copy of the project)",
+                                 param_hint="--changed-since")
     engine = load_engine(cfg, root, adapters=ads, backend=backend or None, model=model or None)
     compare = None
     if compare_model:
@@ -290,7 +294,8 @@ def eval_cmd(
             ccfg.model.path = compare_model
         compare = load_engine(ccfg, root, adapters=[], backend=backend or None)
     opts = EvalOptions(holes=holes, kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()), seed=seed,
-                       subdir=subdir, only=tuple(r.strip() for r in rows.split(",") if r.strip()), repo_label=label)
+                       subdir=subdir, changed_since=changed_since,
+                       only=tuple(r.strip() for r in rows.split(",") if r.strip()), repo_label=label)
     started = time.monotonic()
 
     def progress(name: str, done: int, total: int) -> None:
@@ -306,7 +311,9 @@ def eval_cmd(
         meta = summary["meta"]
         typer.echo(f"{meta['repo']} · model {meta['model']}"
                    + (f" · compared with {meta['compare_model']}" if meta["compare_model"] else "")
-                   + f" · {meta['holes']} holes in {meta['test_files']} held-out files · categories "
+                   + f" · {meta['holes']} holes in {meta['test_files']} held-out files"
+                   + (f" (changed since {meta['changed_since']})" if meta["changed_since"] else "")
+                   + " · categories "
                    f"{meta['categories']} · layout {meta['context_format']}")
         typer.echo(summary["table"])
         typer.echo(f"wrote {output}/eval.json, eval.png, holes.jsonl")

@@ -42,6 +42,7 @@ class EvalOptions:
     seed: int = 0
     subdir: str = ""
     only: tuple[str, ...] = ()  # rows to run (default: all of them)
+    changed_since: Path | None = None  # only held-out files that are new or differ from this older copy
     repo_label: str = ""  # "name version" shown in the output
 
 
@@ -59,6 +60,29 @@ def _splits(files: dict[str, str], data_dir: Path | None, seed: int) -> tuple[di
                 {"dataset": str(data_dir)})
     usable = {p: t for p, t in files.items() if not (path_reason(p) or content_reason(t))}
     return split_files(usable, seed=seed), {}
+
+
+def changed_files(paths: list[str], files: dict[str, str], older: Path) -> list[str]:
+    """The ``paths`` whose text is new or differs from the file at the same relative path under ``older``
+    (an earlier release or checkout of the project: what an adapter update is scored on).
+
+    Raises:
+        EvalError: ``older`` is not a folder, or none of the held-out files changed.
+    """
+    if not older.is_dir():
+        raise EvalError(f"--changed-since: {older} is not a folder (give an older copy of the project)")
+    out = []
+    for p in paths:
+        old = older / p
+        try:
+            same = old.is_file() and old.read_text(encoding="utf-8", errors="replace") == files[p]
+        except OSError:
+            same = False
+        if not same:
+            out.append(p)
+    if not out:
+        raise EvalError(f"none of the {len(paths)} held-out files differs from {older}: nothing changed to score")
+    return out
 
 
 def build_eval_index(files: dict[str, str], test: list[str], folder: Path, config: MochiConfig) -> Any:
@@ -129,6 +153,8 @@ def evaluate_repo(engine: Any, root: Path, out_dir: Path, *, data_dir: Path | No
     scored = [p for p in test if not opts.subdir or p.startswith(opts.subdir.rstrip("/") + "/")]
     if not scored:
         raise EvalError(f"no held-out test files under {root / opts.subdir}; prepare data first or add files")
+    if opts.changed_since is not None:
+        scored = changed_files(scored, files, Path(opts.changed_since))
     test_files = {p: files[p] for p in scored}
     t0 = time.perf_counter()
     index = build_eval_index(files, test, Path(out_dir) / "project", cfg)
@@ -169,7 +195,7 @@ def evaluate_repo(engine: Any, root: Path, out_dir: Path, *, data_dir: Path | No
     summary["meta"] = {
         "repo": opts.repo_label or root.resolve().name, "model": engine.model_id,
         "compare_model": compare_engine.model_id if compare_engine is not None else "",
-        "test_files": len(scored), "holes": {k: sum(h.kind == k for h in holes) for k in opts.kinds},
+        "test_files": len(scored), "changed_since": str(opts.changed_since or ""), "holes": {k: sum(h.kind == k for h in holes) for k in opts.kinds},
         "categories": {c: categories.count(c) for c in sorted(set(categories))},
         "seed": opts.seed, "seconds": round(time.perf_counter() - t0, 1),
         "budgets": {k: getattr(cfg.completion, k) for k in ("prefix_tokens", "suffix_tokens", "context_tokens",
