@@ -72,10 +72,18 @@ class LocalIndex:
         self.symbols: list[Symbol] = []
         self.chunks: list[Chunk] = []
         self._by_name: dict[str, list[Symbol]] = defaultdict(list)
+        # "c.py", "b/c.py", "a/b/c.py" -> the paths ending so (symbols_in answers in one lookup per suffix;
+        # a scan of every symbol per suffix made it 80 % of `mochi prepare` on a 28k-line project)
+        self._by_suffix: dict[str, list[str]] = defaultdict(list)
+        self._path_symbols: dict[str, list[Symbol]] = {}
         for path, text in sorted(self.files.items()):
             lang = language if not path.endswith(".py") else "python"
             syms = _py_symbols(path, text) if lang == "python" else _regex_symbols(path, text, lang)
             self.symbols += syms
+            self._path_symbols[path] = syms
+            parts = path.split("/")
+            for i in range(len(parts)):
+                self._by_suffix["/".join(parts[i:])].append(path)
             for s in syms:
                 self._by_name[s.name].append(s)
                 self._by_name[s.qualified_name].append(s)
@@ -120,8 +128,8 @@ class LocalIndex:
 
     def symbols_in(self, path_suffixes: list[str], limit: int = 200) -> list[Symbol]:
         """Symbols of the files whose path ends with one of ``path_suffixes`` (as ``ProjectIndex.symbols_in``)."""
-        wanted = [x for x in path_suffixes if x]
-        out = [s for s in self.symbols if any(s.path == x or s.path.endswith("/" + x) for x in wanted)]
+        paths = {p for x in path_suffixes if x for p in self._by_suffix.get(x, ())}
+        out = [s for p in paths for s in self._path_symbols[p]]
         return sorted(out, key=lambda s: (s.path, s.start_line))[:limit]
 
     def members(self, qualified_name: str) -> list[Symbol]:

@@ -176,9 +176,22 @@ def prepare(
         "split_files": splits, "splits": summary_splits,
         "dropped": dropped, "dropped_counts": filters.count_reasons(dropped.values()),
         "hashes": hashes,
+        # per train file, its lines: an update trains on the samples whose target lines are new
+        "line_hashes": {p: line_hashes(kept[p]) for p in splits["train"]},
     }
     (output / "dataset.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
     return summary
+
+
+def line_hash(line: str) -> str:
+    """Short hash of one source line, whitespace at both ends ignored (re-indentation is not a change)."""
+    return hashlib.sha256(line.strip().encode()).hexdigest()[:8]
+
+
+def line_hashes(text: str) -> list[str]:
+    """The distinct non-blank lines of ``text``, hashed and sorted: what an adapter update compares a
+    changed file's samples with (:func:`mochi_model.training.update.plan_update`)."""
+    return sorted({line_hash(ln) for ln in text.splitlines() if ln.strip()})
 
 
 def _same_settings(previous: dict[str, Any] | None, opts: PrepareOptions) -> bool:

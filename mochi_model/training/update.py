@@ -29,7 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from mochi_model.adapters.format import CONFIG_FILE, WEIGHTS_FILE, read_adapter
+from mochi_model.data.formats import eos_of, get_format
+from mochi_model.data.prepare import line_hash
 from mochi_model.errors import TrainError
+from mochi_model.fim import FimFormat
 from mochi_model.training.checkpoint import replace_adapter_files
 
 UPDATE_FILE = "update.json"
@@ -48,6 +51,7 @@ class TrainedOn:
     """What an adapter was trained on (``update.json``, or the data folder of an older Mochi)."""
 
     hashes: dict[str, str]  # train-split file -> content hash
+    lines: dict[str, set[str]] = field(default_factory=dict)  # train file -> its line hashes (may be absent)
     accepted: set[str] = field(default_factory=set)  # sample_key of accepted-suggestion samples
     generation: int = 1
     trained_at: str = ""
@@ -63,6 +67,7 @@ class UpdatePlan:
     new_accepted: int
     changed_samples: list[dict[str, Any]]
     replay_samples: list[dict[str, Any]]
+    unchanged_lines: int = 0  # samples of changed files whose target lines all were there before
 
     @property
     def files(self) -> list[str]:
@@ -80,6 +85,7 @@ class UpdatePlan:
     def summary(self) -> dict[str, Any]:
         return {"changed_files": self.changed, "new_files": self.new, "removed_files": self.removed,
                 "new_accepted": self.new_accepted, "changed_samples": len(self.changed_samples),
+                "unchanged_lines_samples": self.unchanged_lines,
                 "replay_samples": len(self.replay_samples),
                 "replay_files": len({s["path"] for s in self.replay_samples})}
 
@@ -128,6 +134,7 @@ def read_trained_on(folder: Path, data_dir: Path | None = None) -> TrainedOn | N
     if (folder / UPDATE_FILE).is_file():
         raw = _read_json(folder / UPDATE_FILE)
         return TrainedOn(hashes=dict(raw.get("train_hashes") or {}), accepted=set(raw.get("accepted") or []),
+                         lines={p: set(v) for p, v in (raw.get("train_lines") or {}).items()},
                          generation=int(raw.get("generation", 1)), trained_at=str(raw.get("trained_at", "")),
                          installed=str(raw.get("installed", "")), raw=raw)
     if data_dir is not None and (Path(data_dir) / "dataset.json").is_file():
@@ -136,7 +143,9 @@ def read_trained_on(folder: Path, data_dir: Path | None = None) -> TrainedOn | N
         hashes = {p: h for p, h in (ds.get("hashes") or {}).items() if p in train}
         accepted = {sample_key(s) for s in _read_jsonl(Path(data_dir) / "train.jsonl") if s.get("kind") == "accepted"}
         when = _dt.datetime.fromtimestamp((folder / "training.json").stat().st_mtime, _dt.UTC)
-        return TrainedOn(hashes=hashes, accepted=accepted, trained_at=when.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        lines = {p: set(v) for p, v in (ds.get("line_hashes") or {}).items() if p in train}
+        return TrainedOn(hashes=hashes, accepted=accepted, lines=lines,
+                         trained_at=when.strftime("%Y-%m-%dT%H:%M:%SZ"))
     return None
 
 
@@ -145,6 +154,38 @@ def _train_hashes(data_dir: Path) -> dict[str, str]:
     train = (ds.get("split_files") or {}).get("train") or []
     hashes = ds.get("hashes") or {}
     return {p: hashes[p] for p in train if p in hashes}
+
+
+def _train_lines(data_dir: Path) -> dict[str, list[str]]:
+    ds = _read_json(Path(data_dir) / "dataset.json")
+    train = set((ds.get("split_files") or {}).get("train") or [])
+    return {p: v for p, v in (ds.get("line_hashes") or {}).items() if p in train}
+
+
+def target_text(sample: dict[str, Any], fmt: FimFormat | None) -> str:
+    """The whole lines a sample is trained to write: its completion, completed on both ends by the rest
+    of the cursor's line from the FIM prompt (a span may start or end mid-line)."""
+    text = str(sample.get("completion", ""))
+    eos = eos_of(fmt) if fmt is not None else ""
+    text = text.removesuffix(eos) if eos else text
+    prompt = str(sample.get("prompt", ""))
+    if fmt is None or not fmt.middle or not prompt.endswith(fmt.middle):
+        return text  # not a FIM sample (file, instruct): its completion is all there is
+    body = prompt[: -len(fmt.middle)]
+    first, second = (fmt.suffix, fmt.prefix) if fmt.order == "spm" else (fmt.prefix, fmt.suffix)
+    i = body.rfind(second)
+    j = body.rfind(first, 0, i) if i >= 0 else -1
+    if i < 0 or j < 0:
+        return text
+    a, b = body[j + len(first):i], body[i + len(second):]
+    before, after = (b, a) if fmt.order == "spm" else (a, b)
+    return before.rsplit("\n", 1)[-1] + text + after.split("\n", 1)[0]
+
+
+def _target_is_old(sample: dict[str, Any], old_lines: set[str], fmt: FimFormat | None) -> bool:
+    """Every non-blank line the sample is trained to write was in the file when the adapter was trained."""
+    lines = [ln for ln in target_text(sample, fmt).splitlines() if ln.strip()]
+    return bool(lines) and all(line_hash(ln) in old_lines for ln in lines)
 
 
 def plan_update(data_dir: Path, trained: TrainedOn, *, replay: float = DEFAULT_REPLAY, seed: int = 0) -> UpdatePlan:
@@ -166,18 +207,29 @@ def plan_update(data_dir: Path, trained: TrainedOn, *, replay: float = DEFAULT_R
     if not now:
         raise TrainError(f"{data_dir}/dataset.json lists no train files with hashes; prepare again or pass --fresh")
     old = trained.hashes
+    ds = _read_json(Path(data_dir) / "dataset.json")
+    try:
+        fmt: FimFormat | None = get_format(str(ds.get("fim_format") or ""))
+    except KeyError:
+        fmt = None
     changed = sorted(p for p, h in now.items() if p in old and old[p] != h)
     new = sorted(p for p in now if p not in old)
     removed = sorted(p for p in old if p not in now)
     todo = set(changed) | set(new)
     fresh, pool = [], []
-    n_accepted = 0
+    n_accepted = same_lines = 0
     for s in _read_jsonl(Path(data_dir) / "train.jsonl"):
         if s.get("kind") == "accepted":
             is_new = sample_key(s) not in trained.accepted
             n_accepted += is_new
         else:
             is_new = s.get("path") in todo
+            # a changed file's sample whose target lines were all there before teaches nothing new
+            # (a 2-line edit of a 1,500-line file used to make all of its samples "changed")
+            old_lines = trained.lines.get(str(s.get("path")))
+            if is_new and s.get("path") in changed and old_lines and _target_is_old(s, old_lines, fmt):
+                is_new = False
+                same_lines += 1
         (fresh if is_new else pool).append(s)
     want = 0
     if fresh and replay > 0:
@@ -185,7 +237,7 @@ def plan_update(data_dir: Path, trained: TrainedOn, *, replay: float = DEFAULT_R
     rng = random.Random(f"{seed}:replay:{':'.join(sorted(sample_key(s) for s in fresh))}")
     picked = rng.sample(pool, min(want, len(pool)))
     return UpdatePlan(changed=changed, new=new, removed=removed, new_accepted=n_accepted,
-                      changed_samples=fresh, replay_samples=picked)
+                      changed_samples=fresh, replay_samples=picked, unchanged_lines=same_lines)
 
 
 def write_update_data(plan: UpdatePlan, data_dir: Path, out: Path, *, seed: int = 0) -> Path:
@@ -230,7 +282,8 @@ def record_trained_on(folder: Path, data_dir: Path, *, generation: int, mode: st
     accepted = sorted(sample_key(s) for s in _read_jsonl(Path(data_dir) / "train.jsonl") if s.get("kind") == "accepted")
     record = {"schema": 1, "generation": generation, "mode": mode,
               "trained_at": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-              "data": str(data_dir), "train_hashes": _train_hashes(data_dir), "accepted": accepted,
+              "data": str(data_dir), "train_hashes": _train_hashes(data_dir), "train_lines": _train_lines(data_dir),
+              "accepted": accepted,
               "installed": installed, "last": {**(plan.summary() if plan else {}), **(extra or {})}}
     write_json(Path(folder) / UPDATE_FILE, record)
     return record

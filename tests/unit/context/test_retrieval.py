@@ -149,3 +149,23 @@ def test_the_class_of_an_object_used_near_the_cursor_is_retrieved_with_its_metho
     # receiver's type nothing would bring the class
     assert retrieve_snippets(index, before.replace("self.provider.check()", "pass"), path="pkg/app.py",
                              language="python", ingredients=("definitions",)) == []
+
+
+def test_symbols_in_matches_whole_path_segments_as_the_lancedb_index_does(tmp_path):
+    files = {"a/b/c.py": "def one():\n    pass\n", "x/c.py": "def two():\n    pass\n",
+             "abc.py": "def three():\n    pass\n", "b/c.py": "class Four:\n    def m(self):\n        pass\n"}
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    local = LocalIndex(files)
+    idx = ProjectIndex.open(tmp_path)
+    idx.update()
+    try:
+        for query in (["c.py"], ["b/c.py"], ["a/b/c.py", "abc.py"], [""], ["/c.py"], ["bc.py"], ["c.py", "c.py"]):
+            got = [(s.path, s.name) for s in local.symbols_in(query)]
+            assert got == sorted(got, key=lambda t: t[0]), query  # in file order
+            assert {p for p, _ in got} == {s.path for s in idx.symbols_in(query)}, query
+        assert {s.path for s in local.symbols_in(["c.py"])} == {"a/b/c.py", "x/c.py", "b/c.py"}  # not abc.py
+        assert [s.name for s in local.symbols_in(["b/c.py"], limit=2)] == ["one", "Four"]
+    finally:
+        idx.close()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from mochi_model.data.prepare import line_hashes
 from mochi_model.errors import TrainError
 from mochi_model.training.update import (
     HISTORY_KEEP,
@@ -57,6 +58,37 @@ def test_a_small_change_still_replays_at_least_sixteen_samples(tmp_path):
     data = _data(tmp_path / "d", {"a.py": ("new", 2), "b.py": ("b", 40)})
     plan = plan_update(data, TrainedOn(hashes={"a.py": "old", "b.py": "b"}))
     assert len(plan.changed_samples) == 2 and len(plan.replay_samples) == MIN_REPLAY
+
+
+def test_a_changed_files_samples_whose_target_lines_were_there_before_are_not_new(tmp_path):
+    old_text = "def f(x):\n    y = x + 1\n    return y\n"
+    data = _data(tmp_path / "d", {"a.py": ("new", 0), "b.py": ("b", 40)})
+    rows = [{"kind": "next_line", "path": "a.py", "prompt": "p1", "completion": "    y = x + 1<|endoftext|>"},
+            {"kind": "span", "path": "a.py", "prompt": "p2", "completion": "  y = x + 1\n    return y\n"},
+            {"kind": "next_line", "path": "a.py", "prompt": "p3", "completion": "    log(y)<|endoftext|>"},
+            {"kind": "span", "path": "a.py", "prompt": "p4", "completion": "    y = x + 1\n    log(y)\n"}]
+    with open(data / "train.jsonl", "a") as f:
+        f.write("".join(json.dumps(r) + "\n" for r in rows))
+    ds = json.loads((data / "dataset.json").read_text())
+    (data / "dataset.json").write_text(json.dumps({**ds, "fim_format": "qwen"}))
+    trained = TrainedOn(hashes={"a.py": "old", "b.py": "b"}, lines={"a.py": set(line_hashes(old_text))})
+    plan = plan_update(data, trained, replay=0)
+    # the end token and indentation do not make an old line new; a new line anywhere in the target does
+    assert sorted(s["prompt"] for s in plan.changed_samples) == ["p3", "p4"] and plan.unchanged_lines == 2
+    assert plan.summary()["unchanged_lines_samples"] == 2
+    # without the old lines (an adapter recorded before they were kept) every sample of the file is new
+    assert len(plan_update(data, TrainedOn(hashes={"a.py": "old", "b.py": "b"}), replay=0).changed_samples) == 4
+
+
+def test_the_record_keeps_each_train_files_lines(tmp_path):
+    data = _data(tmp_path / "d", {"a.py": ("a", 1)})
+    ds = json.loads((data / "dataset.json").read_text())
+    (data / "dataset.json").write_text(json.dumps({**ds, "line_hashes": {"a.py": line_hashes("x = 1\n\ny = 2\n"),
+                                                                          "v.py": ["ffffffff"]}}))
+    (tmp_path / "out").mkdir()
+    record_trained_on(tmp_path / "out", data, generation=1, mode="fresh")
+    trained = read_trained_on(tmp_path / "out")
+    assert trained is not None and trained.lines == {"a.py": set(line_hashes("y = 2\nx = 1"))}  # train files only
 
 
 def test_nothing_to_do_when_no_train_file_changed_but_new_accepted_suggestions_count(tmp_path):
@@ -131,3 +163,19 @@ def test_an_adapter_of_another_rank_or_layers_is_refused_with_what_to_do(tiny_mo
     with pytest.raises(TrainError, match="does not adapt.*--num-layers"):
         train_lora(tiny_model_dir, tiny_data, tmp_path / "b", train_cfg(init_adapter=str(adapter), num_layers=1),
                    resume=False, progress=False)
+
+
+def test_the_target_of_a_mid_line_sample_is_its_whole_line_in_either_fim_order():
+    from dataclasses import replace
+
+    from mochi_model.data.formats import get_format
+    from mochi_model.training.update import target_text
+
+    qwen = get_format("qwen")
+    s = {"prompt": "# file: b.py\n# y = 2\n<|fim_prefix|>def f():\n    x = foo.<|fim_suffix|>(1)\n    return x<|fim_middle|>",
+         "completion": "bar<|endoftext|>"}
+    assert target_text(s, qwen) == "    x = foo.bar(1)"
+    spm = replace(qwen, order="spm")
+    s2 = {"prompt": "<|fim_suffix|>(1)\n    return x<|fim_prefix|>def f():\n    x = foo.<|fim_middle|>", "completion": "bar"}
+    assert target_text(s2, spm) == "    x = foo.bar(1)"
+    assert target_text({"prompt": "Write a docstring", "completion": "Adds."}, qwen) == "Adds."  # not FIM
