@@ -116,6 +116,7 @@ def main() -> None:
     ap.add_argument("--retrain", type=Path, default=None,
                     help="a from-scratch N+1 adapter trained with the same defaults (else phase 3 trains one)")
     ap.add_argument("--holes", type=int, default=300, help="next-line holes on N+1's changed held-out files")
+    ap.add_argument("--rows", default="base,adapter", help="eval rows (adapter = the three adapters)")
     ap.add_argument("--label", default="", help="repository and versions, shown in the output")
     ap.add_argument("--name", default="", help="write bench/results/update_bench-NAME.json")
     args = ap.parse_args()
@@ -161,7 +162,7 @@ def main() -> None:
             link.unlink()
         link.symlink_to(folder, target_is_directory=True)
     ev = mochi("eval", str(proj), "--changed-since", str(args.old.resolve()), "--kinds", "next_line",
-               "--holes", str(args.holes), "--rows", "base,adapter", "--resume", "-o", str(w / "eval"),
+               "--holes", str(args.holes), "--rows", args.rows, "--resume", "-o", str(w / "eval"),
                *(a for n in named for a in ("--adapter", f"{links / n}:1")))
     if args.model:
         ev += ["--model", args.model]
@@ -170,10 +171,11 @@ def main() -> None:
     if args.label:
         ev += ["--label", args.label]
     state["eval"] = run(ev, logs / "eval.log")
-    rows = ["base"] + [f"adapter:{n}" for n in named]
+    rows = (["base"] if "base" in args.rows.split(",") else []) + [f"adapter:{n}" for n in named]
     state["scores"] = score(w / "eval" / "holes.jsonl", rows, [
         ("adapter:updated", "adapter:release_n"), ("adapter:updated", "adapter:retrained"),
-        ("adapter:retrained", "adapter:release_n"), ("adapter:updated", "base"), ("adapter:release_n", "base")])
+        ("adapter:retrained", "adapter:release_n")] + ([("adapter:updated", "base"), ("adapter:release_n", "base")]
+                                                      if "base" in rows else []))
     state.update(label=args.label, old=str(args.old), new=str(args.new), machine=f"{os.cpu_count()} cores")
     save()
 

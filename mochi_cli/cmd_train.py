@@ -103,7 +103,8 @@ def _train(data: Path, output: Path, *, model: str, role: str, name: str, base: 
            eval_every: int, num_layers: int, dtype: str, resume: bool, backend: str = "torch",
            max_seq_len: int = _D.max_seq_len, grad_checkpointing: bool = _D.grad_checkpointing,
            started_at: float | None = None, init_adapter: str = "", targets: list[str] | None = None,
-           dropout: float = _D.dropout, final: Path | None = None) -> TrainResult:
+           dropout: float = _D.dropout, final: Path | None = None,
+           prefer_later_within: float = _D.prefer_later_within) -> TrainResult:
     """Train into ``output``; ``final`` is the folder the adapter ends up in (shown in the summary line)."""
     from mochi_core.config import MochiConfig
     from mochi_model.sources import convert_gguf, resolve_model
@@ -116,7 +117,7 @@ def _train(data: Path, output: Path, *, model: str, role: str, name: str, base: 
                       max_minutes=minutes, eval_every=eval_every, num_layers=num_layers, dtype=dtype, role=role,
                       name=name or output.name, base_adapter=str(base or ""), base_weight=base_weight,
                       max_seq_len=max_seq_len, grad_checkpointing=grad_checkpointing, init_adapter=init_adapter,
-                      targets=list(targets or _D.targets), dropout=dropout)
+                      targets=list(targets or _D.targets), dropout=dropout, prefer_later_within=prefer_later_within)
     if backend == "mlx":
         from mochi_model.training.mlx_trainer import train_lora_mlx
 

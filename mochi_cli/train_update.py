@@ -143,6 +143,7 @@ def train_from_index(output: Path, repo: Path, *, fresh: bool, replay: float | N
         DEFAULT_REPLAY,
         STAGING_DIR,
         UPDATE_MINUTES,
+        UPDATE_PREFER_LATER,
         adapter_shape,
         is_trained,
         plan_update,
@@ -196,11 +197,14 @@ def train_from_index(output: Path, repo: Path, *, fresh: bool, replay: float | N
                "alpha": shape["alpha"] if args["alpha"] is None else args["alpha"],
                "num_layers": shape["num_layers"] if args["num_layers"] is None else args["num_layers"],
                "minutes": UPDATE_MINUTES if args["minutes"] is None else args["minutes"],
-               "targets": shape["targets"], "dropout": shape["dropout"], "init_adapter": str(work)}
+               "targets": shape["targets"], "dropout": shape["dropout"], "init_adapter": str(work),
+               "prefer_later_within": UPDATE_PREFER_LATER}
         n_files = len(plan.files)
         what = f"{n_files} changed file{'s' * (n_files != 1)} ({_list(plan.files)})" if plan.files else "no changed files"
         if plan.new_accepted:
             what += f", {plan.new_accepted} new accepted suggestions"
+        if plan.unchanged_lines:
+            what += f" ({plan.unchanged_lines} of their samples write only lines the adapter saw: replay pool)"
         typer.echo(f"update: {what}, {len(plan.changed_samples)} new/changed samples + {len(plan.replay_samples)} "
                    f"replay samples, starting from {work} (generation {old_gen}"
                    + (f", {trained.installed}" if trained.installed else "") + f", trained {trained.trained_at or '?'})")
@@ -223,6 +227,10 @@ def train_from_index(output: Path, repo: Path, *, fresh: bool, replay: float | N
     shutil.rmtree(staging, ignore_errors=True)
     if plan and res.best_step == 0:
         typer.echo("note: no step beat the starting validation loss, so the weights equal the previous adapter's")
+    elif plan and res.best_val_loss > res.first_val_loss:
+        typer.echo(f"note: step {res.best_step}'s validation loss {res.best_val_loss:.4f} is within "
+                   f"{UPDATE_PREFER_LATER:.0%} of the starting {res.first_val_loss:.4f}: the weights that saw the "
+                   "changes are kept")
     if seen < 1.0:
         why = "; the time budget ended it: pass --minutes to give it more" if res.stopped == "time" else ""
         typer.echo(f"note: {res.steps} steps covered {seen:.0%} of the {n_train} training samples{why}")

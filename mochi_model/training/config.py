@@ -39,6 +39,9 @@ class TrainConfig:
     eval_every: int = field(default=25, metadata={"help": "Validation every N steps and at the end (one due under N/2 steps before the end is left to the last)."})
     eval_samples: int = field(default=16, metadata={"help": "Validation samples used each time (fixed subset)."})
     patience: int = field(default=4, metadata={"help": "Early stopping: evaluations without improvement."})
+    prefer_later_within: float = field(default=0.0, metadata={
+        "help": "A later validation whose loss is within this share of the lowest so far replaces the kept weights "
+                "(an update uses 0.01: weights that saw the new code win a tie inside the noise)."})
     seed: int = 0
     dtype: str = field(default="auto", metadata={"help": "auto (bf16 on a GPU that has it, else float32) | float32 | bfloat16."})
     grad_clip: float = 1.0

@@ -205,6 +205,7 @@ def train_lora(
 
     def save_best(val: float) -> None:
         state["best_val"], state["best_step"], state["bad_evals"] = val, state["step"], 0
+        state["min_val"] = min(val, state.get("min_val", val))
         if acc.is_main_process:
             t = time.perf_counter()
             save_adapter(lora, output, cfg, base_ref)
@@ -262,7 +263,8 @@ def train_lora(
                 val = evaluate()
                 state["history"].append({"step": state["step"], "val_loss": val})
                 bar.note(f"step {state['step']}: val loss {val:.4f} (best {min(val, state['best_val']):.4f})")
-                if val < state["best_val"]:
+                if replaces_best(val, state["best_val"], state.get("min_val", state["best_val"]),
+                                 cfg.prefer_later_within):
                     save_best(val)
                 else:
                     state["bad_evals"] += 1
@@ -299,6 +301,12 @@ def train_lora(
             shutil.rmtree(ckpt)
     acc.wait_for_everyone()
     return result
+
+
+def replaces_best(val: float, best: float, lowest: float, prefer_later_within: float = 0.0) -> bool:
+    """Whether the weights of a validation with loss ``val`` replace the kept ones (loss ``best``;
+    ``lowest`` = the lowest loss seen): lower, or within ``prefer_later_within`` of the lowest."""
+    return val < best or (prefer_later_within > 0 and val <= lowest * (1 + prefer_later_within))
 
 
 class _null:

@@ -100,9 +100,12 @@ def test_an_update_trains_from_the_old_adapter_on_the_changed_files_and_installs
     assert rec["generation"] == 2 and rec["mode"] == "update"
     assert last["changed_files"] == [edited] and last["new_files"] == [added]
     full = _train_paths(out / "data")
-    changed_samples = sum(p in (edited, added) for p in full)
+    in_changed_files = sum(p in (edited, added) for p in full)
+    # samples of the edited file that only write lines it had before are replayable, not new
+    changed_samples = in_changed_files - last["unchanged_lines_samples"]
     unchanged = len(full) - changed_samples
     assert last["changed_samples"] == changed_samples > 0
+    assert last["unchanged_lines_samples"] <= sum(p == edited for p in full)
     assert last["replay_samples"] == min(unchanged, max(changed_samples, 16)) > 0
     assert last["replay_samples"] < unchanged  # a sample of the unchanged files, not all of them
     report = _json(out / "training.json")

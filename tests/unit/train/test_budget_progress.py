@@ -147,3 +147,25 @@ def test_gradient_checkpointing_gives_the_same_losses(tiny_model_dir, tiny_data,
                    grad_checkpointing=ckpt), progress=False, on_step=lambda _s, loss, seen=seen: seen.append(loss))
         runs[ckpt] = seen
     assert runs[True] == pytest.approx(runs[False], rel=1e-4)
+
+
+def test_an_update_keeps_later_weights_on_a_tie(tiny_model_dir, tiny_data, tmp_path):
+    from mochi_model.training.torch_trainer import train_lora
+
+    # lr 0: the weights never move, so every validation ties with step 0's
+    tie = train_lora(tiny_model_dir, tiny_data, tmp_path / "a", train_cfg(max_steps=4, eval_every=2, lr=0.0),
+                     progress=False)
+    assert tie.best_step == 0  # the default keeps the first of equal losses
+    later = train_lora(tiny_model_dir, tiny_data, tmp_path / "b",
+                       train_cfg(max_steps=4, eval_every=2, lr=0.0, prefer_later_within=0.01), progress=False)
+    assert later.best_step == 4 and later.best_val_loss == later.first_val_loss
+
+
+def test_the_kept_weights_rule():
+    from mochi_model.training.torch_trainer import replaces_best
+
+    assert replaces_best(2.0, 2.1, 2.1) and not replaces_best(2.1, 2.1, 2.1)  # default: strictly lower only
+    assert replaces_best(2.1649, 2.1613, 2.1613, 0.01)  # an update's 5 steps: inside 1 %, the new weights
+    assert not replaces_best(2.20, 2.1613, 2.1613, 0.01)  # worse by 1.8 %: the old weights stay
+    # the margin counts from the lowest loss seen, so ties cannot drift upwards step by step
+    assert not replaces_best(2.18, 2.17, 2.15, 0.01)
