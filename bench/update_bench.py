@@ -152,7 +152,7 @@ def main() -> None:
     elif args.retrain is not None:
         state["retrain"] = {"reused": str(retrain), "facts": training_facts(retrain)}
 
-    # distinct folder names give distinct row names (adapter:NAME)
+    # the row of each adapter is adapter:NAME (its config's name; a repeated one gets #N) in --adapter order
     links = w / "rows"
     links.mkdir(exist_ok=True)
     named = {"release_n": old_adapter, "updated": adapter, "retrained": retrain}
@@ -171,18 +171,21 @@ def main() -> None:
     if args.label:
         ev += ["--label", args.label]
     state["eval"] = run(ev, logs / "eval.log")
-    rows = (["base"] if "base" in args.rows.split(",") else []) + [f"adapter:{n}" for n in named]
-    state["scores"] = score(w / "eval" / "holes.jsonl", rows, [
-        ("adapter:updated", "adapter:release_n"), ("adapter:updated", "adapter:retrained"),
-        ("adapter:retrained", "adapter:release_n")] + ([("adapter:updated", "base"), ("adapter:release_n", "base")]
-                                                      if "base" in rows else []))
+    ev_rows = json.loads((w / "eval" / "eval.json").read_text(encoding="utf-8"))["rows"]
+    row_of = dict(zip(named, [r for r in ev_rows if r.startswith("adapter:")], strict=True))
+    state["row_names"] = row_of
+    rn, up, rt = row_of["release_n"], row_of["updated"], row_of["retrained"]
+    rows = (["base"] if "base" in ev_rows else []) + [rn, up, rt]
+    state["scores"] = score(w / "eval" / "holes.jsonl", rows, [(up, rn), (up, rt), (rt, rn)]
+                            + ([(up, "base"), (rn, "base")] if "base" in rows else []))
     state.update(label=args.label, old=str(args.old), new=str(args.new), machine=f"{os.cpu_count()} cores")
     save()
 
     s = state["scores"]
     print(f"\n{args.label or w.name}: {s['paired_holes']} next-line holes in N+1's changed held-out files")
     for r, v in s["rows"].items():
-        print(f"  {r:22} EM {100 * v['em']:5.1f} %  ES {100 * v['es']:5.1f}  empty {v['empty']}")
+        r = next((f"{k} ({r})" for k, x in state["row_names"].items() if x == r), r)
+        print(f"  {r:36} EM {100 * v['em']:5.1f} %  ES {100 * v['es']:5.1f}  empty {v['empty']}")
     for p, v in s["pairs"].items():
         lo, hi = v["ci"]
         print(f"  {p:42} {100 * v['em_diff']:+5.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"

@@ -172,10 +172,12 @@ def _diff(a: list[HoleResult], b: list[HoleResult], seed: int) -> dict[str, Any]
 
 
 def comparison_pairs(names: Sequence[str]) -> list[tuple[str, str]]:
-    """Which rows are compared: every row vs base; the stack vs each adapter; both vs retrieval;
-    both vs the comparison model with retrieval (the headline question)."""
+    """Which rows are compared: every row vs base; each adapter vs each adapter given before it (the
+    project adapter vs one that never saw the project, an update vs the previous version); the stack
+    vs each adapter; both vs retrieval; both vs the comparison model with retrieval (the headline question)."""
     pairs = [(n, "base") for n in names if n != "base"]
     adapters = [n for n in names if n.startswith("adapter:")]
+    pairs += [(b, a) for i, a in enumerate(adapters) for b in adapters[i + 1:]]
     top = "stack" if "stack" in names else None
     if top:
         pairs += [(top, a) for a in adapters]

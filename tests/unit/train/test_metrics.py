@@ -77,6 +77,9 @@ def test_rows_cover_each_adapter_alone_the_stack_both_and_the_comparison_model()
     pairs = comparison_pairs(list(by_name))
     assert ("stack", "adapter:team") in pairs and ("stack", "adapter:shop") in pairs
     assert ("both", "compare:retrieval") in pairs and ("adapter:team", "base") in pairs
+    assert ("adapter:shop", "adapter:team") in pairs and ("adapter:team", "adapter:shop") not in pairs
+    assert comparison_pairs(["adapter:a", "adapter:b", "adapter:c"]) == [
+        ("adapter:b", "adapter:a"), ("adapter:c", "adapter:a"), ("adapter:c", "adapter:b")]  # no base row: still paired
     single = [r.name for r in plan_rows(SimpleNamespace(adapter_stack=SimpleNamespace(weights={"shop": 1.0})))]
     assert single == ["base", "retrieval", "adapter:shop", "both"]
     assert [r.name for r in plan_rows(SimpleNamespace(adapter_stack=None))] == ["base", "retrieval"]
