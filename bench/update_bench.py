@@ -80,8 +80,12 @@ def training_facts(folder: Path) -> dict[str, Any]:
     out["peak_rss_mb"] = (rep.get("memory") or {}).get("peak_rss_mb")
     if upd.is_file():
         u = json.loads(upd.read_text(encoding="utf-8"))
-        out["update"] = {k: u.get(k) for k in ("generation", "mode", "changed_files", "changed_samples",
-                                              "replay_samples", "samples_seen_share") if k in u}
+        last = u.get("last") or {}
+        out["update"] = {"generation": u.get("generation"), "mode": u.get("mode"),
+                         **{k: last[k] for k in ("changed_samples", "replay_samples", "unchanged_lines_samples",
+                                                 "samples_seen_share") if k in last}}
+        if "changed_files" in last:
+            out["update"]["changed_files"] = len(last["changed_files"]) + len(last.get("new_files", []))
     return out
 
 
@@ -149,7 +153,9 @@ def main() -> None:
         state["retrain"] = run(mochi("train", "project", "--from-index", "--fresh", "--project", str(proj),
                                      "--output", str(retrain)), logs / "retrain.log") | {"facts": training_facts(retrain)}
         save()
-    elif args.retrain is not None:
+    if "update" in state:  # the record as it is now (a rerun of the bench refreshes it)
+        state["update"]["facts"] = training_facts(adapter)
+    if args.retrain is not None:
         state["retrain"] = {"reused": str(retrain), "facts": training_facts(retrain)}
 
     # the row of each adapter is adapter:NAME (its config's name; a repeated one gets #N) in --adapter order
