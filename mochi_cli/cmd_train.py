@@ -312,9 +312,10 @@ def eval_cmd(
         meta = summary["meta"]
         typer.echo(f"{meta['repo']} · model {meta['model']}"
                    + (f" · compared with {meta['compare_model']}" if meta["compare_model"] else "")
-                   + f" · {meta['holes']} holes in {meta['test_files']} held-out files"
+                   + f" · {', '.join(f'{n} {k}' for k, n in meta['holes'].items())} holes in {meta['test_files']} "
+                   "held-out files"
                    + (f" (changed since {meta['changed_since']})" if meta["changed_since"] else "")
-                   + " · categories "
-                   f"{meta['categories']} · layout {meta['context_format']}")
+                   + " · categories " + ", ".join(f"{c} {n}" for c, n in meta["categories"].items())
+                   + f" · layout {meta['context_format']}")
         typer.echo(summary["table"])
         typer.echo(f"wrote {output}/eval.json, eval.png, holes.jsonl")

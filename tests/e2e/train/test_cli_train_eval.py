@@ -73,6 +73,9 @@ def test_mochi_eval_prints_every_row_with_categories_and_writes_its_files(prepar
     for name in expected:
         assert name in rows
     assert "stack vs adapter:team" in proc.stdout and "both vs compare:retrieval" in proc.stdout
+    assert "adapter:minirepo vs adapter:team" in proc.stdout  # each adapter vs the ones given before it
+    header = proc.stdout.splitlines()[0]
+    assert " next_line, " in header and " span holes in " in header and "{" not in header, header
     assert "stack@best vs stack" in proc.stdout and "stack weights swept on 3 next-line holes" in proc.stdout
     summary = json.loads((out_dir / "eval.json").read_text())
     # the weights were chosen on validation files (0/1 grid, all-zero left out) and written to the config
