@@ -143,27 +143,19 @@ def read_trained_on(folder: Path, data_dir: Path | None = None) -> TrainedOn | N
                          installed=str(raw.get("installed", "")), raw=raw)
     if data_dir is not None and (Path(data_dir) / "dataset.json").is_file():
         ds = _read_json(Path(data_dir) / "dataset.json")
-        train = set((ds.get("split_files") or {}).get("train") or [])
-        hashes = {p: h for p, h in (ds.get("hashes") or {}).items() if p in train}
         accepted = {sample_key(s) for s in _read_jsonl(Path(data_dir) / "train.jsonl") if s.get("kind") == "accepted"}
         when = _dt.datetime.fromtimestamp((folder / "training.json").stat().st_mtime, _dt.UTC)
-        lines = {p: set(v) for p, v in (ds.get("line_hashes") or {}).items() if p in train}
-        return TrainedOn(hashes=hashes, accepted=accepted, lines=lines,
+        return TrainedOn(hashes=_of_train_files(ds, "hashes"), accepted=accepted,
+                         lines={p: set(v) for p, v in _of_train_files(ds, "line_hashes").items()},
                          trained_at=when.strftime("%Y-%m-%dT%H:%M:%SZ"))
     return None
 
 
-def _train_hashes(data_dir: Path) -> dict[str, str]:
-    ds = _read_json(Path(data_dir) / "dataset.json")
+def _of_train_files(ds: dict[str, Any], key: str) -> dict[str, Any]:
+    """``dataset.json``'s per-file ``key`` (``hashes``, ``line_hashes``), train-split files only."""
     train = (ds.get("split_files") or {}).get("train") or []
-    hashes = ds.get("hashes") or {}
-    return {p: hashes[p] for p in train if p in hashes}
-
-
-def _train_lines(data_dir: Path) -> dict[str, list[str]]:
-    ds = _read_json(Path(data_dir) / "dataset.json")
-    train = set((ds.get("split_files") or {}).get("train") or [])
-    return {p: v for p, v in (ds.get("line_hashes") or {}).items() if p in train}
+    per_file = ds.get(key) or {}
+    return {p: per_file[p] for p in train if p in per_file}
 
 
 def target_text(sample: dict[str, Any], fmt: FimFormat | None) -> str:
@@ -207,11 +199,11 @@ def plan_update(data_dir: Path, trained: TrainedOn, *, replay: float = DEFAULT_R
     """
     if not 0 <= replay < 1:
         raise TrainError(f"--replay must be at least 0 and below 1 (a share of the update's samples), got {replay}")
-    now = _train_hashes(data_dir)
+    ds = _read_json(Path(data_dir) / "dataset.json")
+    now = _of_train_files(ds, "hashes")
     if not now:
         raise TrainError(f"{data_dir}/dataset.json lists no train files with hashes; prepare again or pass --fresh")
     old = trained.hashes
-    ds = _read_json(Path(data_dir) / "dataset.json")
     try:
         fmt: FimFormat | None = get_format(str(ds.get("fim_format") or ""))
     except KeyError:
@@ -284,9 +276,11 @@ def record_trained_on(folder: Path, data_dir: Path, *, generation: int, mode: st
                       plan: UpdatePlan | None = None, installed: str = "", extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write ``folder/update.json``: the adapter in ``folder`` has now seen ``data_dir``'s train split."""
     accepted = sorted(sample_key(s) for s in _read_jsonl(Path(data_dir) / "train.jsonl") if s.get("kind") == "accepted")
+    ds = _read_json(Path(data_dir) / "dataset.json")
     record = {"schema": 1, "generation": generation, "mode": mode,
               "trained_at": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-              "data": str(data_dir), "train_hashes": _train_hashes(data_dir), "train_lines": _train_lines(data_dir),
+              "data": str(data_dir), "train_hashes": _of_train_files(ds, "hashes"),
+              "train_lines": _of_train_files(ds, "line_hashes"),
               "accepted": accepted,
               "installed": installed, "last": {**(plan.summary() if plan else {}), **(extra or {})}}
     write_json(Path(folder) / UPDATE_FILE, record)
