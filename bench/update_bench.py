@@ -30,8 +30,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mochi_model.eval.metrics import paired_diff_ci
-
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -89,24 +87,17 @@ def training_facts(folder: Path) -> dict[str, Any]:
     return out
 
 
-def score(holes_file: Path, rows: list[str], pairs: list[tuple[str, str]]) -> dict[str, Any]:
-    """EM/ES per row and paired EM differences, on the holes every row finished."""
-    scored: dict[str, dict[int, dict]] = {}
-    for line in holes_file.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            d = json.loads(line)
-            scored.setdefault(d["config"], {})[int(d["hole"])] = d
-    common = sorted(set.intersection(*(set(scored.get(r, {})) for r in rows)))
-    out: dict[str, Any] = {"paired_holes": len(common), "rows": {}, "pairs": {}}
-    for r in rows:
-        em = [float(scored[r][h]["em"]) for h in common]
-        es = [float(scored[r][h]["es"]) for h in common]
-        empty = sum(1 for h in common if not str(scored[r][h].get("pred", "")).strip())
-        out["rows"][r] = {"em": sum(em) / max(1, len(em)), "es": sum(es) / max(1, len(es)), "empty": empty}
+def score(eval_json: Path, rows: list[str], pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """EM/ES/empty per row and the paired EM differences, as `mochi eval` computed them (eval.json)."""
+    ev = json.loads(eval_json.read_text(encoding="utf-8"))
+    nl = {r: ev["configs"][r]["next_line"] for r in rows}
+    out: dict[str, Any] = {"paired_holes": min(v["n"] for v in nl.values()), "pairs": {},
+                           "rows": {r: {"em": v["em"], "es": v["es"], "empty": round(v["empty"] * v["n"])}
+                                    for r, v in nl.items()}}
     for a, b in pairs:
-        d, lo, hi = paired_diff_ci([float(scored[a][h]["em"]) for h in common],
-                                   [float(scored[b][h]["em"]) for h in common])
-        out["pairs"][f"{a} - {b}"] = {"em_diff": d, "ci": [lo, hi], "noise": lo <= 0 <= hi}
+        c = ev["comparisons"][f"{a} vs {b}"]["next_line"]
+        lo, hi = c["ci"]
+        out["pairs"][f"{a} - {b}"] = {"em_diff": c["em_gain"], "ci": [lo, hi], "noise": lo <= 0 <= hi}
     return out
 
 
@@ -158,7 +149,8 @@ def main() -> None:
     if args.retrain is not None:
         state["retrain"] = {"reused": str(retrain), "facts": training_facts(retrain)}
 
-    # the row of each adapter is adapter:NAME (its config's name; a repeated one gets #N) in --adapter order
+    # the row of each adapter is adapter:NAME (its config's name; a repeated one gets #N) in --adapter order;
+    # eval pairs each adapter with the ones given before it
     links = w / "rows"
     links.mkdir(exist_ok=True)
     named = {"release_n": old_adapter, "updated": adapter, "retrained": retrain}
@@ -182,7 +174,7 @@ def main() -> None:
     state["row_names"] = row_of
     rn, up, rt = row_of["release_n"], row_of["updated"], row_of["retrained"]
     rows = (["base"] if "base" in ev_rows else []) + [rn, up, rt]
-    state["scores"] = score(w / "eval" / "holes.jsonl", rows, [(up, rn), (up, rt), (rt, rn)]
+    state["scores"] = score(w / "eval" / "eval.json", rows, [(up, rn), (rt, rn), (rt, up)]
                             + ([(up, "base"), (rn, "base")] if "base" in rows else []))
     state.update(label=args.label, old=str(args.old), new=str(args.new), machine=f"{os.cpu_count()} cores")
     save()
